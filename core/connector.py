@@ -1,0 +1,70 @@
+"""The one protocol every venue connector implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from core.instrument import Instrument
+from core.orders import AccountState, ExecutionReport, OrderIntent, Position
+
+
+class ConnectorState(StrEnum):
+    DOWN = "down"
+    CONNECTING = "connecting"
+    UP = "up"
+    RECONNECTING = "reconnecting"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a venue can do; the router plans around what it cannot."""
+
+    hedging: bool = False
+    netting: bool = True
+    partial_close: bool = True
+    modify_sltp: bool = True
+    pending_orders: bool = True
+    sltp_on_open: bool = True
+    order_comment: bool = False
+    query_by_client_id: bool = True
+
+
+StateListener = Callable[[str, ConnectorState, str], None]
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A follower (or master) account on one venue.
+
+    ``start`` opens and authenticates connections and loads instrument facts; everything the hot
+    path reads (``instrument``, ``account``, ``last_price``) is answered from memory.
+    ``submit`` raises only the typed errors of :mod:`core.errors`.
+    """
+
+    name: str
+    venue: str
+    capabilities: Capabilities
+
+    @property
+    def state(self) -> ConnectorState: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def instrument(self, symbol: str) -> Instrument | None: ...
+
+    def account(self) -> AccountState: ...
+
+    def last_price(self, symbol: str) -> Decimal | None: ...
+
+    async def submit(self, intent: OrderIntent) -> ExecutionReport: ...
+
+    async def positions(self) -> list[Position]: ...
+
+    async def order_by_client_id(self, client_order_id: str) -> ExecutionReport | None: ...
+

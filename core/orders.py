@@ -1,0 +1,117 @@
+"""What the router hands a connector, and what comes back."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from core.enums import OrderType, Side
+
+CLIENT_ID_PREFIX = "cp"
+
+
+def client_order_id(source: str, dedupe_key: str, route: str, leg: int) -> str:
+    """Deterministic client order id for (signal, route, leg).
+
+    22 characters of ``[a-z0-9]``: the ``cp`` prefix and 100 bits of a BLAKE2b digest in base32.
+    That fits every venue's limit (OKX's 32 alphanumerics being the strictest) and lets recovery
+    recognise Copier's own orders by prefix.
+    """
+    digest = hashlib.blake2b(f"{source}\x1f{dedupe_key}\x1f{route}\x1f{leg}".encode(), digest_size=13).digest()
+    return CLIENT_ID_PREFIX + base64.b32encode(digest).decode()[:20].lower()
+
+
+class IntentKind(StrEnum):
+    OPEN = "open"
+    CLOSE = "close"
+    MODIFY = "modify"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """One order for one follower account, already mapped, sized and rounded.
+
+    ``volume`` and the prices are on the instrument's step and tick. ``position_id`` names the
+    follower position for close and modify; ``order_id`` the pending order for cancel.
+    """
+
+    kind: IntentKind
+    client_order_id: str
+    symbol: str
+    side: Side
+    volume: Decimal = Decimal(0)
+    order_type: OrderType = OrderType.MARKET
+    price: Decimal | None = None
+    sl: Decimal | None = None
+    tp: Decimal | None = None
+    position_id: str | None = None
+    order_id: str | None = None
+    reduce_only: bool = False
+    comment: str = ""
+    signal_price: Decimal | None = None
+
+
+class ReportStatus(StrEnum):
+    FILLED = "filled"
+    ACCEPTED = "accepted"
+    MODIFIED = "modified"
+    CANCELED = "canceled"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """The venue's answer to one intent.
+
+    ``t_wire_ns`` is ``time.monotonic_ns()`` when the order's bytes were handed to the venue
+    connection; ``t_ack_ns`` when the venue's answer was read.
+    """
+
+    client_order_id: str
+    status: ReportStatus
+    venue_order_id: str | None
+    position_id: str | None
+    filled_volume: Decimal
+    fill_price: Decimal | None
+    t_wire_ns: int
+    t_ack_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An open position as the venue reports it."""
+
+    position_id: str
+    symbol: str
+    side: Side
+    volume: Decimal
+    open_price: Decimal
+    sl: Decimal | None = None
+    tp: Decimal | None = None
+    comment: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "position_id": self.position_id,
+            "symbol": self.symbol,
+            "side": self.side.value,
+            "volume": format(self.volume, "f"),
+            "open_price": format(self.open_price, "f"),
+            "sl": format(self.sl, "f") if self.sl is not None else None,
+            "tp": format(self.tp, "f") if self.tp is not None else None,
+            "comment": self.comment,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """Balance and equity in the account currency, as last known."""
+
+    balance: Decimal
+    equity: Decimal
+    currency: str = "USD"
+    open_positions: int = 0
