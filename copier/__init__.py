@@ -1,0 +1,1 @@
+"""Copier's composition root: configuration, wiring, the command line and the daemon's lifecycle."""

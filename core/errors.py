@@ -15,6 +15,7 @@ class ConfigError(CopierError):
     """The configuration is wrong: stop and tell the operator. ``path`` names the key."""
 
     def __init__(self, message: str, path: str = "", line: int | None = None) -> None:
+        self.message = message
         self.path = path
         self.line = line
         where = path
@@ -30,6 +31,14 @@ class ParseError(CopierError):
         self.reason = reason
         self.field = field
         self.status = status
+        super().__init__(reason)
+
+
+class Skip(CopierError):
+    """A follower order is deliberately not sent; ``reason`` says why in a trader's words."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
         super().__init__(reason)
 
 

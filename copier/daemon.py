@@ -1,0 +1,154 @@
+"""The daemon: wires config into connectors, router, ingest edge and control plane on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import uvicorn
+
+from api.app import ApiContext, create_app
+from api.auth import KeyRing
+from copier.config import Config
+from copier.defaults import admin_key
+from copier.venues import build_connector
+from core.connector import Connector, ConnectorState
+from core.mirror import MirrorLog
+from core.router import Router
+from core.symbols import SymbolTable
+from ingest.edge import IngestEdge, WebhookSource
+
+log = logging.getLogger("copier")
+
+WEBHOOK_KINDS = ("tradingview", "rest", "manual")
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn on our loop: the daemon owns the signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Daemon:
+    """One Copier process. ``start`` → serve → ``stop``; ``run`` does all three until SIGINT/SIGTERM."""
+
+    config: Config
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    connectors: dict[str, Connector] = field(default_factory=dict)
+    webhook_port: int = 0
+    api_port: int = 0
+
+    async def start(self) -> None:
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.mirror = MirrorLog(cfg.mirror_path, max_bytes=cfg.mirror_max_bytes, backups=cfg.mirror_backups)
+        self.mirror.start()
+        for account in cfg.accounts:
+            conn = build_connector(account.venue, account.venue_config)
+            self.connectors[account.name] = conn
+        await asyncio.gather(*(self._start_connector(c) for c in self.connectors.values()))
+        self.router = Router(
+            routes=cfg.routes,
+            connectors=self.connectors,
+            mirror=self.mirror,
+            account_symbols={a.name: a.symbols for a in cfg.accounts},
+            symbols=SymbolTable(cfg.aliases),
+            dedupe_window=cfg.dedupe_window,
+        )
+        sources = {
+            s.name: WebhookSource(s.name, s.kind, s.token, s.allow_ips) for s in cfg.sources if s.kind in WEBHOOK_KINDS
+        }
+        self.edge = IngestEdge(sources, self.router.submit, self.mirror)
+        self.webhook_port = await self.edge.start(cfg.webhook.host, cfg.webhook.port)
+        keys = KeyRing((k.name, k.key, k.scopes) for k in cfg.api_keys)
+        self.admin_key = admin_key(cfg.data_dir)
+        keys.add("admin", self.admin_key, ("admin",))
+        context = ApiContext(
+            router=self.router,
+            connectors=self.connectors,
+            keys=keys,
+            sources=tuple(s.name for s in cfg.sources),
+            accepting=lambda: self.edge.accepting,
+        )
+        app = create_app(context)
+        server_config = uvicorn.Config(
+            app, host=cfg.api.host, port=cfg.api.port, log_level="warning", access_log=False, lifespan="off"
+        )
+        self.api_server = _EmbeddedServer(server_config)
+        self.api_task = asyncio.create_task(self.api_server.serve(), name="control-plane")
+        while not self.api_server.started:
+            if self.api_task.done():
+                self.api_task.result()
+                raise RuntimeError("control plane stopped during start")
+            await asyncio.sleep(0.01)
+        servers = getattr(self.api_server, "servers", [])
+        self.api_port = servers[0].sockets[0].getsockname()[1] if servers else cfg.api.port
+        self.mirror.emit("daemon_started", detail={"accounts": list(self.connectors), "sources": list(sources)})
+        self._banner()
+
+    async def _start_connector(self, conn: Connector) -> None:
+        await conn.start()
+        self.mirror.emit("connector_up", account=conn.name, venue=conn.venue, status=ConnectorState.UP.value)
+
+    def _banner(self) -> None:
+        cfg = self.config
+        lines = ["Copier is running."]
+        for source in cfg.sources:
+            if source.kind in WEBHOOK_KINDS:
+                url = f"http://{cfg.webhook.host}:{self.webhook_port}/webhook/{source.name}"
+                if source.token:
+                    url += f"?token={source.token}"
+                lines.append(f"  webhook   {url}")
+        lines.append(f"  api       http://{cfg.api.host}:{self.api_port}/api/v1   (docs: /docs)")
+        lines.append(f"  api key   {self.admin_key}   (admin; send as 'Authorization: Bearer <key>')")
+        lines.append(f"  mirror    {cfg.mirror_path}")
+        lines.append(f"  accounts  {', '.join(self.connectors)}")
+        print("\n".join(lines), file=self.out, flush=True)
+
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        """Stop intake, finish in-flight orders, stop the servers, flush the log."""
+        await self.edge.stop_intake()
+        try:
+            await asyncio.wait_for(self.router.drain(), drain_seconds)
+        except TimeoutError:
+            log.warning("orders still in flight after %.0f s; stopping anyway", drain_seconds)
+        await self.router.stop()
+        self.api_server.should_exit = True
+        await asyncio.gather(self.api_task, return_exceptions=True)
+        await self.edge.close()
+        for conn in self.connectors.values():
+            await conn.stop()
+            self.mirror.emit("connector_down", account=conn.name, venue=conn.venue, status="down", reason="shutdown")
+        self.mirror.emit("daemon_stopped")
+        await self.mirror.close()
+
+    async def run(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        print("Stopping: finishing orders in flight…", file=self.out, flush=True)
+        await self.stop()
+
+
+def run(config: Config, **kwargs: Any) -> None:
+    """Run the daemon on uvloop (asyncio where uvloop is unavailable) until SIGINT or SIGTERM."""
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    runner(Daemon(config, **kwargs).run())

@@ -1,0 +1,170 @@
+"""The mirror log: one JSON object per line, append-only, rotated by size, off the hot path.
+
+``emit`` only appends a record to a list. A flush scheduled on the event loop a few milliseconds
+later encodes the batch with orjson and hands the bytes to a writer thread, which does the file
+I/O and the rotation. Subscribers (the live page, tests) get each batch as it is flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+Record = dict[str, Any]
+Subscriber = Callable[[list[Record]], None]
+
+FIELDS = (
+    "ts",
+    "mono_ns",
+    "event",
+    "signal_id",
+    "source",
+    "account",
+    "venue",
+    "symbol",
+    "side",
+    "volume",
+    "price",
+    "client_order_id",
+    "venue_order_id",
+    "status",
+    "reason",
+    "latency_us",
+    "ack_us",
+    "detail",
+)
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if hasattr(value, "value"):
+        return value.value
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def encode(record: Record) -> bytes:
+    """One log line (with its newline)."""
+    return orjson.dumps(record, default=_default, option=orjson.OPT_APPEND_NEWLINE)
+
+
+class _Writer(threading.Thread):
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        super().__init__(name="mirror-log-writer", daemon=True)
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.jobs: queue.SimpleQueue[bytes | threading.Event | None] = queue.SimpleQueue()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "ab")
+        self._size = self._file.tell()
+
+    def run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                self._file.close()
+                return
+            if isinstance(job, threading.Event):
+                self._file.flush()
+                job.set()
+                continue
+            try:
+                self._file.write(job)
+                self._size += len(job)
+                if self.jobs.empty():
+                    self._file.flush()
+                if self._size >= self.max_bytes:
+                    self._rotate()
+            except OSError:
+                log.exception("mirror log write failed")
+
+    def _rotate(self) -> None:
+        self._file.close()
+        for index in range(self.backups, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            newer = self.path.with_name(f"{self.path.name}.{index - 1}") if index > 1 else self.path
+            if newer.exists():
+                os.replace(newer, older)
+        self._file = open(self.path, "ab")
+        self._size = 0
+
+
+class MirrorLog:
+    """Writer of the mirror log. Create and ``start`` it inside the running event loop."""
+
+    def __init__(
+        self, path: str | Path, *, max_bytes: int = 64 * 1024 * 1024, backups: int = 5, flush_interval: float = 0.005
+    ) -> None:
+        self.path = Path(path)
+        self._max_bytes = max_bytes
+        self._backups = backups
+        self._interval = flush_interval
+        self._pending: list[Record] = []
+        self._subscribers: list[Subscriber] = []
+        self._writer: _Writer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduled = False
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._writer = _Writer(self.path, self._max_bytes, self._backups)
+        self._writer.start()
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` with every flushed batch; returns the function that unsubscribes."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber) if subscriber in self._subscribers else None
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """Record one event. Never blocks; ``None`` fields are left out."""
+        record: Record = {"ts": datetime.now(UTC), "mono_ns": 0, "event": event}
+        record.update((k, v) for k, v in fields.items() if v is not None)
+        record["mono_ns"] = fields.get("mono_ns") or time.monotonic_ns()
+        self._pending.append(record)
+        if not self._scheduled and self._loop is not None:
+            self._scheduled = True
+            self._loop.call_later(self._interval, self._flush_pending)
+
+    def _flush_pending(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        data = b"".join(encode(r) for r in batch)
+        if self._writer is not None:
+            self._writer.jobs.put(data)
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(batch)
+            except Exception:
+                log.exception("mirror log subscriber failed")
+
+    async def flush(self) -> None:
+        """Write everything emitted so far and wait until it is in the file."""
+        self._flush_pending()
+        if self._writer is None or not self._writer.is_alive():
+            return
+        done = threading.Event()
+        self._writer.jobs.put(done)
+        await asyncio.to_thread(done.wait, 10)
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._writer is not None:
+            self._writer.jobs.put(None)
+            await asyncio.to_thread(self._writer.join, 10)
+            self._writer = None

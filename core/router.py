@@ -1,0 +1,674 @@
+"""The router: dedupe, fan-out to follower lanes, and the per-follower order flow.
+
+``submit`` is synchronous and cheap: it dedupes the signal, records it, and puts one job per
+subscribed route into that account's lane. Each account has one lane (a queue and a task), so an
+account's orders keep their order while accounts proceed concurrently. The lane plans the order
+(map, guard, size, round, client id) at the moment it runs, against the links that earlier jobs
+of the same lane have left, then sends it and updates the links.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from core.connector import Connector
+from core.enums import Action, OrderType, Side, VolumeKind
+from core.errors import OutcomeUnknown, RateLimited, Skip, TransientError, VenueRejected
+from core.guards import Guards
+from core.instrument import ONE, ZERO, Instrument, round_down_to_step
+from core.links import Leg, PositionLinks, source_key
+from core.mirror import MirrorLog
+from core.orders import ExecutionReport, IntentKind, OrderIntent, ReportStatus, client_order_id
+from core.outcomes import FollowerOutcome, OutcomeBook, SignalRecord
+from core.signal import Level, Signal
+from core.sizing import SizeRequest, Sizing, SizingMode, raw_volume, size_open
+from core.symbols import AccountSymbols, SymbolTable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A subscription of one follower account to one source."""
+
+    source: str
+    account: str
+    sizing: Sizing = field(default_factory=Sizing)
+    guards: Guards = field(default_factory=Guards)
+    symbols: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}>{self.account}"
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    signal_id: str
+    accepted: bool
+    duplicate_of: str | None = None
+    followers: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 4
+    backoff: float = 0.05
+    reconcile_attempts: int = 5
+
+
+@dataclass(slots=True)
+class _Job:
+    signal: Signal
+    route: Route
+    record: SignalRecord
+    symbols: AccountSymbols
+
+
+class _Lane:
+    """One account's queue and worker."""
+
+    def __init__(self, router: Router, account: str, connector: Connector) -> None:
+        self.account = account
+        self.connector = connector
+        self.queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self.task = asyncio.get_running_loop().create_task(self._run(router), name=f"lane:{account}")
+
+    async def _run(self, router: Router) -> None:
+        while True:
+            job = await self.queue.get()
+            try:
+                await router._execute(job, self.connector)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("lane %s failed on signal %s", self.account, job.signal.id)
+                outcome = job.record.follower(self.account)
+                outcome.status, outcome.reason = "failed", f"internal error: {exc}"
+                router.mirror.emit(
+                    "order_failed", signal_id=job.signal.id, account=self.account, status="failed", reason=str(exc)
+                )
+            finally:
+                self.queue.task_done()
+
+
+class Router:
+    """Turns accepted signals into follower orders."""
+
+    def __init__(
+        self,
+        *,
+        routes: Iterable[Route],
+        connectors: Mapping[str, Connector],
+        mirror: MirrorLog,
+        account_symbols: Mapping[str, AccountSymbols] | None = None,
+        symbols: SymbolTable | None = None,
+        dedupe_window: float = 600.0,
+        outcomes: OutcomeBook | None = None,
+        links: PositionLinks | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.connectors = dict(connectors)
+        self.mirror = mirror
+        self.symbols = symbols or SymbolTable()
+        self.outcomes = outcomes or OutcomeBook()
+        self.links = links or PositionLinks()
+        self.retry = retry or RetryPolicy()
+        self.dedupe_window = dedupe_window
+        self.kill_all = False
+        self.killed_accounts: set[str] = set()
+        self._seen: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._account_symbols = dict(account_symbols or {})
+        self._routes: dict[str, list[tuple[Route, AccountSymbols]]] = {}
+        for route in routes:
+            if route.account not in self.connectors:
+                raise ValueError(f"route {route.name} names unknown account {route.account}")
+            base = self._account_symbols.get(route.account, AccountSymbols())
+            self._routes.setdefault(route.source, []).append((route, base.merged(route.symbols)))
+        self._lanes: dict[str, _Lane] = {}
+
+    # -- intake -----------------------------------------------------------------------------
+
+    def routes_for(self, source: str) -> list[Route]:
+        return [route for route, _ in self._routes.get(source, ())]
+
+    def submit(self, signal: Signal) -> SubmitResult:
+        """Accept a signal and queue it to every subscribed follower. Never blocks."""
+        if signal.symbol is not None:
+            canonical = self.symbols.canonical(signal.symbol)
+            if canonical != signal.symbol:
+                signal = replace(signal, symbol=canonical)
+        now = time.monotonic()
+        seen = self._seen
+        while seen:
+            oldest_key, (stamp, _) = next(iter(seen.items()))
+            if now - stamp <= self.dedupe_window:
+                break
+            del seen[oldest_key]
+        key = (signal.source, signal.dedupe_key)
+        previous = seen.get(key)
+        if previous is not None:
+            self.mirror.emit(
+                "signal_duplicate",
+                signal_id=previous[1],
+                source=signal.source,
+                status="duplicate",
+                reason=f"same signal id {signal.dedupe_key!r} already accepted",
+            )
+            return SubmitResult(previous[1], accepted=False, duplicate_of=previous[1])
+        seen[key] = (now, signal.id)
+        record = self.outcomes.add(SignalRecord(signal, "accepted"))
+        subscribed = self._routes.get(signal.source, ())
+        self.mirror.emit(
+            "signal_accepted",
+            mono_ns=signal.received_ns,
+            signal_id=signal.id,
+            source=signal.source,
+            symbol=signal.symbol,
+            side=signal.side,
+            volume=signal.volume,
+            price=signal.price,
+            status="accepted",
+            detail={"action": signal.action.value, "followers": len(subscribed), "origin_id": signal.origin_id},
+        )
+        if not subscribed:
+            record.reason = f"no follower is routed from source {signal.source!r}"
+        for route, symbols in subscribed:
+            record.follower(route.account)
+            self._lane(route.account).queue.put_nowait(_Job(signal, route, record, symbols))
+        return SubmitResult(signal.id, accepted=True, followers=len(subscribed))
+
+    def _lane(self, account: str) -> _Lane:
+        lane = self._lanes.get(account)
+        if lane is None:
+            lane = self._lanes[account] = _Lane(self, account, self.connectors[account])
+        return lane
+
+    async def drain(self) -> None:
+        """Wait until every queued follower job has finished."""
+        for lane in list(self._lanes.values()):
+            await lane.queue.join()
+
+    async def stop(self) -> None:
+        lanes = list(self._lanes.values())
+        for lane in lanes:
+            lane.task.cancel()
+        await asyncio.gather(*(lane.task for lane in lanes), return_exceptions=True)
+        self._lanes.clear()
+
+    def set_kill_switch(self, on: bool, account: str | None = None) -> None:
+        """Stop (or allow again) new opens globally or for one account. Closes still go through."""
+        if account is None:
+            self.kill_all = on
+        elif on:
+            self.killed_accounts.add(account)
+        else:
+            self.killed_accounts.discard(account)
+        self.mirror.emit("kill_switch", account=account, status="on" if on else "off")
+
+    # -- per follower -----------------------------------------------------------------------
+
+    async def _execute(self, job: _Job, conn: Connector) -> None:
+        signal, route = job.signal, job.route
+        outcome = job.record.follower(route.account)
+        try:
+            action = signal.action
+            if action is Action.OPEN:
+                await self._open(job, conn, outcome, signal.side, 0)
+            elif action in (Action.CLOSE, Action.CLOSE_PART, Action.CLOSE_ALL):
+                await self._close(job, conn, outcome)
+            elif action is Action.MODIFY:
+                await self._modify(job, conn, outcome)
+            elif action is Action.CANCEL:
+                await self._cancel(job, conn, outcome)
+            elif action is Action.REVERSE:
+                await self._reverse(job, conn, outcome)
+            else:
+                await self._target(job, conn, outcome)
+        except Skip as skip:
+            self._skip(job, conn, outcome, skip.reason)
+
+    def _skip(self, job: _Job, conn: Connector, outcome: FollowerOutcome, reason: str) -> None:
+        outcome.status, outcome.reason = "skipped", reason
+        self.mirror.emit(
+            "order_skipped",
+            signal_id=job.signal.id,
+            source=job.signal.source,
+            account=job.route.account,
+            venue=conn.venue,
+            symbol=job.signal.symbol,
+            side=job.signal.side,
+            status="skipped",
+            reason=reason,
+        )
+
+    def _resolve(self, job: _Job, conn: Connector) -> tuple[str, str, Instrument]:
+        canonical = job.signal.symbol
+        if not canonical:
+            raise Skip("the signal names no symbol")
+        venue_symbol = job.symbols.resolve(canonical, conn)
+        inst = conn.instrument(venue_symbol) if venue_symbol else None
+        if inst is None or venue_symbol is None:
+            shown = f" as {venue_symbol!r}" if venue_symbol and venue_symbol != canonical else ""
+            raise Skip(f"{canonical}{shown} is not traded on account {job.route.account} (no such instrument)")
+        return canonical, venue_symbol, inst
+
+    async def _open(self, job: _Job, conn: Connector, outcome: FollowerOutcome, side: Side | None, leg0: int) -> None:
+        signal, route = job.signal, job.route
+        if side is None:
+            raise Skip("an open needs a side (buy or sell)")
+        if self.kill_all:
+            raise Skip("kill switch is on for all accounts: no new positions")
+        if route.account in self.killed_accounts:
+            raise Skip(f"kill switch is on for account {route.account}: no new positions")
+        canonical, venue_symbol, inst = self._resolve(job, conn)
+        follower_side = side.opposite if route.guards.reverse else side
+        market = conn.last_price(venue_symbol)
+        entry = signal.price if signal.price is not None else market
+        if signal.order_type is not OrderType.MARKET and signal.price is None:
+            raise Skip(f"a {signal.order_type.value} order needs a price")
+        route.guards.check_open(
+            canonical=canonical,
+            side=follower_side,
+            open_positions=conn.account().open_positions,
+            sent_at=signal.sent_at,
+            now=datetime.now(UTC),
+            signal_price=signal.price,
+            market_price=market,
+        )
+        sl_level, tp_level = signal.sl, signal.tp
+        if route.guards.reverse:
+            sl_level, tp_level = tp_level, sl_level
+        sl = sl_level.resolve(entry, follower_side, is_stop=True, instrument=inst) if sl_level else None
+        tp = tp_level.resolve(entry, follower_side, is_stop=False, instrument=inst) if tp_level else None
+        volumes = size_open(
+            SizeRequest(signal.volume, signal.volume_kind, entry, sl), route.sizing, conn.account(), inst
+        )
+        price = (
+            inst.price(signal.price).value
+            if signal.price is not None and signal.order_type is not OrderType.MARKET
+            else None
+        )
+        key = source_key(signal.position_ref, canonical, side)
+        for index, volume in enumerate(volumes):
+            intent = OrderIntent(
+                kind=IntentKind.OPEN,
+                client_order_id=client_order_id(signal.source, signal.dedupe_key, route.name, leg0 + index),
+                symbol=venue_symbol,
+                side=follower_side,
+                volume=volume,
+                order_type=signal.order_type,
+                price=price,
+                sl=sl,
+                tp=tp,
+                comment=f"copier {signal.id[-12:]}",
+                signal_price=signal.price,
+            )
+            report = await self._send(job, conn, outcome, intent)
+            if report is None:
+                continue
+            leg = Leg(
+                account=route.account,
+                source=signal.source,
+                source_key=key,
+                symbol=venue_symbol,
+                canonical=canonical,
+                side=follower_side,
+                source_side=side,
+                volume=report.filled_volume if report.status is ReportStatus.FILLED else volume,
+                position_id=report.position_id,
+                order_id=report.venue_order_id,
+                client_order_id=intent.client_order_id,
+                open_price=report.fill_price or entry,
+                pending=report.status is ReportStatus.ACCEPTED,
+            )
+            self.links.add(leg)
+            self.mirror.emit(
+                "position_linked",
+                signal_id=signal.id,
+                source=signal.source,
+                account=route.account,
+                symbol=venue_symbol,
+                side=follower_side,
+                volume=leg.volume,
+                client_order_id=intent.client_order_id,
+                detail={"source_position": key, "position_id": leg.position_id, "pending": leg.pending},
+            )
+
+    def _legs(self, job: _Job, *, pending: bool | None) -> list[Leg]:
+        signal, route = job.signal, job.route
+        if signal.position_ref:
+            return self.links.find(route.account, signal.source, key=signal.position_ref, pending=pending)
+        if signal.symbol is None and signal.action is Action.CLOSE_ALL:
+            return self.links.find(route.account, signal.source, pending=pending)
+        if signal.symbol is None:
+            raise Skip("the signal names neither a symbol nor a position")
+        return self.links.find(route.account, signal.source, canonical=signal.symbol, side=signal.side, pending=pending)
+
+    def _close_fraction(self, job: _Job) -> Decimal | None:
+        """The fraction of each linked position to close, or None when the signal gives lots."""
+        signal = job.signal
+        if signal.action is not Action.CLOSE_PART:
+            return ONE
+        if signal.volume is None:
+            raise Skip("a partial close needs a percentage or a volume")
+        if signal.volume_kind is VolumeKind.FRACTION:
+            if not ZERO < signal.volume <= ONE:
+                raise Skip(f"partial close fraction {signal.volume} is outside 0..1")
+            return signal.volume
+        return None
+
+    async def _close(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
+        signal, route = job.signal, job.route
+        fraction = self._close_fraction(job)
+        legs = self._legs(job, pending=None)
+        if not legs:
+            what = signal.position_ref or f"{signal.symbol or 'any symbol'} {signal.side.value if signal.side else ''}"
+            raise Skip(f"no open position on {route.account} is linked to {what.strip()} from {signal.source}")
+        lots_left: Decimal | None = None
+        if fraction is None:
+            inst0 = conn.instrument(legs[0].symbol)
+            if inst0 is None:
+                raise Skip(f"{legs[0].symbol} is no longer traded on {route.account}")
+            lots_left = raw_volume(
+                SizeRequest(signal.volume, signal.volume_kind, None, None), route.sizing, conn.account(), inst0
+            )
+        skipped: list[str] = []
+        for index, leg in enumerate(legs):
+            cid = client_order_id(signal.source, signal.dedupe_key, route.name, index)
+            if leg.pending:
+                if signal.action is Action.CLOSE_PART:
+                    continue
+                await self._cancel_leg(job, conn, outcome, leg, cid)
+                continue
+            inst = conn.instrument(leg.symbol)
+            if inst is None:
+                skipped.append(f"{leg.symbol} is no longer traded")
+                continue
+            if fraction is not None:
+                volume = leg.volume if fraction == ONE else round_down_to_step(leg.volume * fraction, inst.volume_step)
+            else:
+                assert lots_left is not None
+                volume = min(leg.volume, round_down_to_step(lots_left, inst.volume_step))
+                lots_left -= volume
+            if volume <= 0:
+                pct = f"{fraction * 100:g}% of " if fraction is not None else ""
+                skipped.append(
+                    f"{pct}{leg.volume} {leg.symbol} rounds down to 0 at step {inst.volume_step}; position kept"
+                )
+                continue
+            intent = OrderIntent(
+                kind=IntentKind.CLOSE,
+                client_order_id=cid,
+                symbol=leg.symbol,
+                side=leg.side,
+                volume=volume,
+                position_id=leg.position_id,
+                reduce_only=True,
+            )
+            report = await self._send(job, conn, outcome, intent)
+            if report is None:
+                continue
+            leg.volume -= volume
+            if leg.volume <= 0:
+                self.links.remove(leg)
+            self.mirror.emit(
+                "position_closed" if leg.volume <= 0 else "position_reduced",
+                signal_id=signal.id,
+                source=signal.source,
+                account=route.account,
+                symbol=leg.symbol,
+                side=leg.side,
+                volume=volume,
+                client_order_id=cid,
+                detail={"position_id": leg.position_id, "remaining": format(leg.volume, "f")},
+            )
+        if skipped and outcome.status in ("queued", "skipped"):
+            raise Skip("; ".join(skipped))
+
+    async def _cancel_leg(self, job: _Job, conn: Connector, outcome: FollowerOutcome, leg: Leg, cid: str) -> None:
+        intent = OrderIntent(
+            kind=IntentKind.CANCEL, client_order_id=cid, symbol=leg.symbol, side=leg.side, order_id=leg.order_id
+        )
+        if await self._send(job, conn, outcome, intent) is not None:
+            self.links.remove(leg)
+
+    async def _cancel(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
+        legs = self._legs(job, pending=True)
+        if not legs:
+            raise Skip(f"no pending order on {job.route.account} is linked to this signal's position")
+        for index, leg in enumerate(legs):
+            cid = client_order_id(job.signal.source, job.signal.dedupe_key, job.route.name, index)
+            await self._cancel_leg(job, conn, outcome, leg, cid)
+
+    async def _modify(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
+        signal, route = job.signal, job.route
+        if signal.sl is None and signal.tp is None:
+            raise Skip("the modify names neither a stop loss nor a take profit")
+        legs = self._legs(job, pending=None)
+        if not legs:
+            raise Skip(f"no open position on {route.account} is linked to this signal's position")
+        for index, leg in enumerate(legs):
+            inst = conn.instrument(leg.symbol)
+            if inst is None:
+                continue
+            sl, tp = _levels_for(signal.sl, signal.tp, leg, inst, route.guards.reverse)
+            intent = OrderIntent(
+                kind=IntentKind.MODIFY,
+                client_order_id=client_order_id(signal.source, signal.dedupe_key, route.name, index),
+                symbol=leg.symbol,
+                side=leg.side,
+                sl=sl,
+                tp=tp,
+                position_id=leg.position_id,
+                order_id=leg.order_id if leg.pending else None,
+            )
+            await self._send(job, conn, outcome, intent)
+
+    async def _reverse(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
+        signal = job.signal
+        if signal.side is None:
+            raise Skip("a reverse needs the new side")
+        opposite = [
+            leg
+            for leg in self.links.find(job.route.account, signal.source, canonical=signal.symbol, pending=None)
+            if leg.source_side is not signal.side
+        ]
+        await self._close_legs(job, conn, outcome, opposite, base=100)
+        await self._open(job, conn, outcome, signal.side, 0)
+
+    async def _close_legs(
+        self, job: _Job, conn: Connector, outcome: FollowerOutcome, legs: list[Leg], *, base: int
+    ) -> None:
+        for index, leg in enumerate(legs):
+            cid = client_order_id(job.signal.source, job.signal.dedupe_key, job.route.name, base + index)
+            if leg.pending:
+                await self._cancel_leg(job, conn, outcome, leg, cid)
+                continue
+            intent = OrderIntent(
+                kind=IntentKind.CLOSE,
+                client_order_id=cid,
+                symbol=leg.symbol,
+                side=leg.side,
+                volume=leg.volume,
+                position_id=leg.position_id,
+                reduce_only=True,
+            )
+            if await self._send(job, conn, outcome, intent) is not None:
+                self.links.remove(leg)
+
+    async def _target(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
+        """Bring the follower to the size that matches the source's target position."""
+        signal, route = job.signal, job.route
+        if signal.volume is None:
+            raise Skip("a target-position signal needs the target size")
+        canonical, _venue_symbol, inst = self._resolve(job, conn)
+        legs = [leg for leg in self.links.find(route.account, signal.source, canonical=canonical) if not leg.pending]
+        current = sum((leg.volume * leg.source_side.sign for leg in legs), ZERO)
+        target = signal.volume
+        desired = ZERO
+        if target != 0:
+            request = SizeRequest(abs(target), VolumeKind.LOTS, signal.price, None)
+            desired = round_down_to_step(raw_volume(request, route.sizing, conn.account(), inst), inst.volume_step)
+            desired *= 1 if target > 0 else -1
+        if desired == current:
+            raise Skip(f"already at the target: {current} {canonical}")
+        if current != 0 and (desired == 0 or (desired > 0) != (current > 0)):
+            await self._close_legs(job, conn, outcome, legs, base=100)
+            current = ZERO
+        delta = desired - current
+        if delta == 0:
+            return
+        side = Side.BUY if delta > 0 else Side.SELL
+        if abs(desired) > abs(current):
+            sizing = replace(route.sizing, mode=SizingMode.FIXED, volume=abs(delta))
+            opening = replace(signal, action=Action.OPEN, side=side, volume=abs(delta), volume_kind=VolumeKind.LOTS)
+            await self._open(
+                _Job(opening, replace(route, sizing=sizing), job.record, job.symbols), conn, outcome, side, 200
+            )
+            return
+        remaining = abs(delta)
+        for index, leg in enumerate(reversed(legs)):
+            if remaining <= 0:
+                break
+            volume = min(leg.volume, remaining)
+            intent = OrderIntent(
+                kind=IntentKind.CLOSE,
+                client_order_id=client_order_id(signal.source, signal.dedupe_key, route.name, 300 + index),
+                symbol=leg.symbol,
+                side=leg.side,
+                volume=volume,
+                position_id=leg.position_id,
+                reduce_only=True,
+            )
+            if await self._send(job, conn, outcome, intent) is not None:
+                leg.volume -= volume
+                remaining -= volume
+                if leg.volume <= 0:
+                    self.links.remove(leg)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def _send(
+        self, job: _Job, conn: Connector, outcome: FollowerOutcome, intent: OrderIntent
+    ) -> ExecutionReport | None:
+        """Send one intent with the outcome policy; None when it did not happen."""
+        signal, account = job.signal, job.route.account
+        base: dict[str, Any] = {
+            "signal_id": signal.id,
+            "source": signal.source,
+            "account": account,
+            "venue": conn.venue,
+            "symbol": intent.symbol,
+            "side": intent.side,
+            "volume": intent.volume if intent.kind is not IntentKind.MODIFY else None,
+            "client_order_id": intent.client_order_id,
+        }
+        entry: dict[str, Any] = {
+            "client_order_id": intent.client_order_id,
+            "kind": intent.kind.value,
+            "symbol": intent.symbol,
+            "side": intent.side.value,
+            "volume": format(intent.volume, "f"),
+            "status": "planned",
+        }
+        outcome.orders.append(entry)
+        self.mirror.emit(
+            "order_planned",
+            status="planned",
+            price=intent.price,
+            detail={"kind": intent.kind.value, "sl": intent.sl, "tp": intent.tp},
+            **base,
+        )
+        attempt = 0
+        reconciling = False
+        while True:
+            attempt += 1
+            try:
+                if reconciling:
+                    found = await conn.order_by_client_id(intent.client_order_id)
+                    if found is not None:
+                        report = found
+                        self.mirror.emit("order_reconciled", status=found.status.value, **base)
+                    else:
+                        report = await conn.submit(intent)
+                else:
+                    report = await conn.submit(intent)
+            except VenueRejected as exc:
+                entry.update(status="rejected", reason=exc.reason, code=exc.code)
+                outcome.status, outcome.reason = "rejected", exc.reason
+                self.mirror.emit(
+                    "order_rejected", status="rejected", reason=exc.reason, detail={"code": exc.code}, **base
+                )
+                return None
+            except RateLimited as exc:
+                if attempt >= self.retry.attempts:
+                    self._give_up(entry, outcome, base, f"rate limited by the venue: {exc.reason}")
+                    return None
+                await asyncio.sleep(exc.retry_after)
+                continue
+            except TransientError as exc:
+                if attempt >= self.retry.attempts:
+                    self._give_up(entry, outcome, base, f"venue unavailable: {exc.reason}")
+                    return None
+                await asyncio.sleep(self.retry.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+                continue
+            except OutcomeUnknown as exc:
+                self.mirror.emit("order_unknown", status="unknown", reason=exc.reason, **base)
+                if attempt >= self.retry.reconcile_attempts:
+                    entry.update(status="unknown", reason=exc.reason)
+                    outcome.status, outcome.reason = "unknown", f"outcome unknown after {attempt} tries: {exc.reason}"
+                    return None
+                reconciling = True
+                await asyncio.sleep(self.retry.backoff * attempt)
+                continue
+            break
+        t0 = signal.received_ns
+        latency_us = (report.t_wire_ns - t0) // 1000
+        ack_us = (report.t_ack_ns - t0) // 1000
+        status = report.status.value
+        entry.update(
+            status=status,
+            venue_order_id=report.venue_order_id,
+            latency_us=latency_us,
+            ack_us=ack_us,
+            fill_price=format(report.fill_price, "f") if report.fill_price is not None else None,
+        )
+        outcome.status, outcome.reason = status, None
+        self.mirror.emit("order_sent", mono_ns=report.t_wire_ns, status="sent", latency_us=latency_us, **base)
+        self.mirror.emit(
+            "order_filled" if report.status is ReportStatus.FILLED else "order_acked",
+            mono_ns=report.t_ack_ns,
+            status=status,
+            price=report.fill_price,
+            venue_order_id=report.venue_order_id,
+            latency_us=latency_us,
+            ack_us=ack_us,
+            **base,
+        )
+        return report
+
+    def _give_up(self, entry: dict[str, Any], outcome: FollowerOutcome, base: dict[str, Any], reason: str) -> None:
+        entry.update(status="failed", reason=reason)
+        outcome.status, outcome.reason = "failed", reason
+        self.mirror.emit("order_failed", status="failed", reason=reason, **base)
+
+
+def _levels_for(
+    sl: Level | None, tp: Level | None, leg: Leg, inst: Instrument, reverse: bool
+) -> tuple[Decimal | None, Decimal | None]:
+    if reverse:
+        sl, tp = tp, sl
+    entry = leg.open_price
+    new_sl = sl.resolve(entry, leg.side, is_stop=True, instrument=inst) if sl else None
+    new_tp = tp.resolve(entry, leg.side, is_stop=False, instrument=inst) if tp else None
+    return new_sl, new_tp
