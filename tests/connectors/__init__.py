@@ -1,0 +1,1 @@
+"""Connector tests: the shared contract suite and each venue's own tests."""
