@@ -109,7 +109,9 @@ async def test_partial_close_is_proportional_and_rounded(tmp_path):
 
 async def test_close_acts_only_on_linked_positions(tmp_path):
     async with router_with(tmp_path, [Route("tv", "a")], {"a": {}}) as (router, conns, _):
-        manual = OrderIntent(kind=IntentKind.OPEN, client_order_id="manual1", symbol="EURUSD", side=Side.BUY, volume=D("1.00"))
+        manual = OrderIntent(
+            kind=IntentKind.OPEN, client_order_id="manual1", symbol="EURUSD", side=Side.BUY, volume=D("1.00")
+        )
         await conns["a"].submit(manual)
         router.submit(buy(volume="0.2"))
         router.submit(Signal(source="tv", action=Action.CLOSE, symbol="EURUSD", side=Side.BUY))

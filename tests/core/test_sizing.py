@@ -57,7 +57,7 @@ def test_sizing_is_idempotent_on_its_own_output(volume, factor):
 
 
 def test_below_minimum_is_skipped_with_reason_or_bumped():
-    with pytest.raises(Skip, match="below the minimum 0.01"):
+    with pytest.raises(Skip, match=r"below the minimum 0\.01"):
         size_open(req(Decimal("0.004")), Sizing(), ACCOUNT, XAU)
     assert size_open(req(Decimal("0.004")), Sizing(min_policy=MinPolicy.BUMP), ACCOUNT, XAU) == (Decimal("0.01"),)
 
