@@ -45,6 +45,7 @@ Readings chosen where a post is ambiguous:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -136,7 +137,9 @@ _CURRENCIES = frozenset(
 )
 _CRYPTO_QUOTES = ("USDT", "BUSD", "USDC", "BTC", "ETH", "USD")
 _EXCHANGES = frozenset("binance bybit okx kucoin bitget mexc gate huobi futures spot".split())
-_CRYPTO_CONTEXT = re.compile(r"(?<![a-z])(binance|bybit|okx|kucoin|bitget|futures|coin|crypto|usdt|sats|leverage)(?![a-z])")
+_CRYPTO_CONTEXT = re.compile(
+    r"(?<![a-z])(binance|bybit|okx|kucoin|bitget|futures|coin|crypto|usdt|sats|leverage)(?![a-z])"
+)
 
 _DIGITS = str.maketrans(
     {
@@ -211,7 +214,7 @@ def _clean(text: str) -> str:
 # Numbers
 
 
-_NUM = re.compile(r"(?<![\d.])(?<![a-z])(\d+(?:[.,]\d+)?)|(?<![\w.])(\.\d+)(?![.\d])")
+_NUM = re.compile(r"(?<!\d)(?<!\d[.,])(?<![a-z])(\d+(?:[.,]\d+)?)|(?<![\w.])(\.\d+)(?![.\d])")
 _UNIT_AFTER = re.compile(r"\s*(pips?|points?|pts|%|sats?|x|usd|\$)(?![a-z])")
 _JOIN = re.compile(r"\s*(?:-|_|/|~|to|و)\s*")
 _LIST_JOIN = re.compile(r"\s*(?:-|/|&|,|and|\||;)\s*")
@@ -255,19 +258,20 @@ def _numbers(text: str) -> list[_Num]:
             unit = "pips" if word.startswith("pip") else "points" if word.startswith("po") or word == "pts" else word
         before = text[max(0, start - 2) : start].strip()
         plus = before.endswith("+")
-        broken = bool(
-            re.fullmatch(r"\d", raw) and re.match(r" \d{3,}(?![.\d])", text[end:])
-        )
+        broken = bool(re.fullmatch(r"\d", raw) and re.match(r" \d{3,}(?![.\d])", text[end:]))
         nums.append(_Num(value, raw, start, end, unit, plus, broken))
     return nums
 
 
-def _expand(first: _Num, second: _Num) -> Decimal:
-    """The second edge of a zone, completing an abbreviated end from the first ("4785-90")."""
+def _expand(first: _Num, second: _Num, tolerance: Decimal = Decimal("0.05")) -> Decimal:
+    """The second of two prices, completing an abbreviated one from the first ("4785-90").
+
+    The completed value is used only when it lies within ``tolerance`` (a share) of the first.
+    """
     raw1, raw2 = first.raw.replace(",", "."), second.raw
     if "." not in raw2 and "," not in raw2 and len(raw2) < len(raw1):
         candidate = _to_decimal(raw1[: len(raw1) - len(raw2)] + raw2)
-        if candidate is not None and first.value > 0 and abs(candidate - first.value) <= first.value / 20:
+        if candidate is not None and first.value > 0 and abs(candidate - first.value) <= first.value * tolerance:
             return candidate
     return second.value
 
@@ -282,7 +286,7 @@ def _is_level(n: _Num) -> bool:
 
 _LABELS = re.compile(
     r"(?P<tp>(?<![a-z])(?:sell\s+targets?|" + _TP_WORD + r"|تی\s*پی|t(?=\d{1,2}\s*[:=\-]))"
-    r"(?:[\s.(#]*(?P<idx>\d{1,2})[)#.]?(?!\.\d+(?![.\d]))(?=\s*[-:#@,.=>)]*\s*[\d.]))?)"
+    r"(?:[\s.(#]*(?P<idx>1[0-2]|[1-9])(?!\d)(?!\.\d+(?![.\d]))[)#.]?(?=\s*[-:#@.=>)]*\s*[\d.]))?)"
     r"|(?P<sl>(?<![a-z])(?:stop\s*[-/]?\s*los[se]|stoploss|stop|s\s?[/.\-]\s?l|sl|si(?=\s*[:.])|sp(?=\s+\d))(?![a-z])"
     r"|حد\s*ضرر|استاپ)"
     r"|(?P<side>(?<![a-z])(?:buylimit|selllimit|buystop|sellstop|buying|selling|buy|sell|long|short|bullish|bearish)"
@@ -334,7 +338,9 @@ def _slots(text: str) -> list[_Slot]:
         prev_text = text[prev.start : m.start()]
         if kind == "weak":
             # "Stop loss at 1215", "lot size 0.01 at 500 usd": a connector inside a level or an aside
-            if prev.kind in ("sl", "tp", "noise") and (prev.kind == "noise" or not _numbers(prev_text)):
+            if prev.kind in ("sl", "tp") and not _numbers(prev_text):
+                continue
+            if prev.kind == "noise" and "\n" not in prev_text:
                 continue
         elif kind == "noise" and prev.kind in ("sl", "tp") and not _numbers(prev_text):
             # "SL POINT set at", "TP : ... Reward" before any value: keep reading the level
@@ -362,7 +368,7 @@ def _slots(text: str) -> list[_Slot]:
 # Symbols
 
 
-_PAIR_SPACED = re.compile(r"(?<![a-z])([a-z]{3})\s*[/\\ \-]?\s*([a-z]{3})(?![a-z])")
+_PAIR_SPACED = re.compile(r"(?<![a-z])(?=([a-z]{3})\s*[/\\ \-]?\s*([a-z]{3})(?![a-z]))")
 _WORD = re.compile(r"#?[a-z][a-z0-9]*(?:/[a-z0-9]+)?|[\u0600-\u06ff]+(?:\s+[\u0600-\u06ff]+)?")
 _CRYPTO_PAIR = re.compile(r"#?([a-z0-9]{2,10})\s*/\s*(usdt|busd|usdc|btc|eth|usd)(?![a-z])")
 _LABELLED_COIN = re.compile(r"(?<![a-z])(?:pair|coin(?:\s*name)?|symbol)\s*[:\-@>=]*\s*#?([a-z0-9]{2,10})(?![a-z0-9])")
@@ -373,15 +379,26 @@ _NOT_SYMBOLS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=64)
+def _alias_pattern(items: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str], dict[str, str]]:
+    by_key = {_alias_key(name): symbol for name, symbol in items}
+    names = sorted((name for name, _ in items), key=len, reverse=True)
+    body = "|".join(re.escape(n.lower()).replace("/", r"\s*/\s*").replace(r"\ ", r"\s+") for n in names)
+    return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])"), by_key
+
+
+def _alias_key(name: str) -> str:
+    return re.sub(r"[\s/]+", "", name.lower())
+
+
 def _match_alias(text: str, aliases: Mapping[str, str]) -> tuple[str, int, int] | None:
-    best: tuple[str, int, int] | None = None
-    for name, symbol in aliases.items():
-        pattern = r"(?<![a-z0-9])" + re.escape(name.lower()).replace("/", r"\s*/\s*") + r"(?![a-z0-9])"
-        for m in re.finditer(pattern, text):
-            if best is None or m.start() < best[1]:
-                best = (symbol, m.start(), m.end())
-            break
-    return best
+    if not aliases:
+        return None
+    pattern, by_key = _alias_pattern(tuple(aliases.items()))
+    m = pattern.search(text)
+    if m is None:
+        return None
+    return by_key[_alias_key(m.group(0))], m.start(), m.end()
 
 
 def _find_symbol(text: str, options: TelegramParseOptions) -> tuple[str, list[tuple[int, int]]] | None:
@@ -398,7 +415,7 @@ def _find_symbol(text: str, options: TelegramParseOptions) -> tuple[str, list[tu
     for m in _PAIR_SPACED.finditer(text):
         a, b = m.group(1).upper(), m.group(2).upper()
         if a in _CURRENCIES and b in _CURRENCIES and a != b:
-            found.append((m.start(), a + b, m.start(), m.end()))
+            found.append((m.start(1), a + b, m.start(1), m.end(2)))
     for m in re.finditer(r"(?<![a-z0-9])#?([a-z]{6,12})(?![a-z0-9])", text):
         word = m.group(1)
         a, b, rest = word[:3].upper(), word[3:6].upper(), word[6:]
@@ -444,7 +461,9 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
 # Opening signals
 
 
-_HEDGE = re.compile(r"(?<![a-z])(possible|possibly|maybe|might|could|idea|wait\s+for|looking\s+for|watch\s+for)(?![a-z])")
+_HEDGE = re.compile(
+    r"(?<![a-z])(possible|possibly|maybe|might|could|idea|wait\s+for|looking\s+for|watch\s+for)(?![a-z])"
+)
 _IF_OUTSIDE_PARENS = re.compile(r"(?<![a-z])(if|when\s+price|once)(?![a-z])")
 _MARKET_WORDS = re.compile(r"(?<![a-z])(now|cmp|market|instant)(?![a-z])")
 _LOT = re.compile(r"(?<![a-z])lots?(?:\s*size)?\s*[:=@-]?\s*(\d+(?:\.\d+)?)(?![\d.])")
@@ -518,7 +537,7 @@ def _read_targets(seg: str, cap: int) -> list[_Num]:
     if len(out) > 1:
         expanded = [out[0]]
         for n in out[1:]:
-            value = _expand(out[0], n)
+            value = _expand(out[0], n, Decimal("0.5"))
             expanded.append(replace(n, value=value))
         out = expanded
     return out[:cap]
@@ -532,11 +551,12 @@ def _level(n: _Num) -> Level:
     return Level(n.value)
 
 
+_MAJORS = frozenset("USD EUR GBP JPY CHF CAD AUD NZD".split())
+
+
 def _pip_size(symbol: str) -> Decimal | None:
-    """A currency pair's pip; ``None`` for anything else."""
-    if len(symbol) != 6 or symbol[:3] not in _CURRENCIES or symbol[3:] not in _CURRENCIES:
-        return None
-    if symbol[:3] in ("XAU", "XAG"):
+    """The pip of a pair of major currencies; ``None`` for anything else (exotics move in bigger steps)."""
+    if len(symbol) != 6 or symbol[:3] not in _MAJORS or symbol[3:] not in _MAJORS:
         return None
     return Decimal("0.01") if symbol.endswith("JPY") else Decimal("0.0001")
 
@@ -572,7 +592,7 @@ def _parse_open(
     sl_blank = False
     tps: list[_Num] = []
     side: Side | None = None
-    for i, slot in enumerate(slots):
+    for slot in slots:
         seg = text[slot.start : slot.end]
         if slot.kind in ("side", "entry", "weak"):
             if slot.kind == "side":
@@ -580,10 +600,6 @@ def _parse_open(
                 if side is None:
                     side = this_side
             entry, rest = _read_entry(seg)
-            if entry is None and slot.kind == "side" and i > 0 and slots[i - 1].kind == "none":
-                before = text[slots[i - 1].start : slot.label_start]
-                if "\n" not in before.strip(" ") or before.rstrip(" ").rfind("\n") < len(before.rstrip(" ")) - 1:
-                    entry = _read_entry_backwards(before)
             if entry is not None:
                 if slot.kind == "side" and _SIDE_WORDS[slot.word.replace(" ", "")] is not side:
                     raise ParseError("the post gives both a buy and a sell", field="side")
@@ -602,6 +618,13 @@ def _parse_open(
         elif slot.kind == "none" and entries:
             unlabelled.extend(n for n in _numbers(seg) if _is_level(n) and n.unit is None)
     assert side is not None
+    if not entries:
+        first_side = side_slots[0]
+        at = slots.index(first_side)
+        if at > 0 and slots[at - 1].kind == "none":
+            back = _read_entry_backwards(text[slots[at - 1].start : first_side.label_start])
+            if back is not None:
+                entries.append((first_side, back))
 
     distinct = {e.values() for _, e in entries}
     if len(distinct) > 1:
@@ -719,7 +742,9 @@ _M_CANCEL = re.compile(
 _M_CLOSED_INFO = re.compile(
     rf"(?<![a-z])closed\s+(?:at|by|on|in)\s+(?:the\s+)?(?:{_SL_WORD}|tp\d*|take\s*-?\s*profit|target|break\s*-?\s*even|be|entry|profit|loss)(?![a-z])"
 )
-_M_FILLED = re.compile(r"(?<![a-z])(filled|entry\s+targets?\s+(?:achieved|hit|reached|done)|activated|triggered)(?![a-z])")
+_M_FILLED = re.compile(
+    r"(?<![a-z])(filled|entry\s+targets?\s+(?:achieved|hit|reached|done)|activated|triggered)(?![a-z])"
+)
 _M_CLOSE_TP = re.compile(rf"(?<![a-z])clos\w*\s+(?:at\s+|on\s+)?{_TP_WORD}\s*(\d{{0,2}})")
 _M_PARTIAL = re.compile(
     r"(?<![a-z])(?:clos\w*|tak\w*|secur\w*|book\w*)\s+(?:some\s+|my\s+|the\s+|your\s+)?"
@@ -735,9 +760,19 @@ _M_BE = re.compile(
     rf"|{_SL_WORD}\s+(?:to|at|@)\s+(?:be|entry|entry\s+price|open\s+price)(?![a-z])"
 )
 _M_MOVE = re.compile(r"(?<![a-z])(move|moving|set|change|put|make|adjust|trail|update|place|modify|new)(?![a-z])")
-_M_SL_PRICE = re.compile(rf"(?<![a-z]){_SL_WORD}\s*(?:to|at|@|:|=|-)?\s*{_NUMBER}(?![\d.])")
-_M_ENTRY_PRICE = re.compile(rf"(?<![a-z])entry\s*(?:to|at|@|:|=)?\s*{_NUMBER}(?![\d.])")
-_M_TP_PRICE = re.compile(rf"(?<![a-z])(?:tp|take\s*profit|target)\s*\d?\s*(?:to|at|@|:|=)\s*{_NUMBER}(?![\d.])")
+_VERB = r"(?:move|moving|set|change|put|make|adjust|trail|update|place|modify|new)"
+_END = r"(?!\d|[.,]\d)"
+_M_SL_PRICE = re.compile(
+    rf"(?<![a-z]){_SL_WORD}\s+to\s+{_NUMBER}{_END}"
+    rf"|(?<![a-z]){_VERB}\s+(?:the\s+|your\s+|our\s+|my\s+)?{_SL_WORD}\s*(?:to|at|@|:|=)?\s*{_NUMBER}{_END}"
+)
+_M_ENTRY_PRICE = re.compile(
+    rf"(?<![a-z])entry\s+to\s+{_NUMBER}{_END}|(?<![a-z]){_VERB}\s+(?:the\s+|your\s+)?entry\s*(?:to|at|@|:|=)?\s*{_NUMBER}{_END}"
+)
+_M_TP_PRICE = re.compile(
+    rf"(?<![a-z])(?:tp|take\s*profit|target)\s*\d?\s+to\s+{_NUMBER}{_END}"
+    rf"|(?<![a-z]){_VERB}\s+(?:the\s+|your\s+)?(?:tp|take\s*profit|target)\s*\d?\s*(?:to|at|@|:|=)?\s*{_NUMBER}{_END}"
+)
 _M_TP_HIT = re.compile(
     rf"(?<![a-z]){_TP_WORD}\s*-?\s*(?:target\s*)?\d{{0,2}}\s*(?:was\s+|got\s+|has\s+been\s+|is\s+)?"
     r"(?:hit|smashed|reached|achieved|done|secured|booked|✅)"
@@ -792,9 +827,9 @@ def _parse_management(
             out.append(
                 replace(
                     base,
-                    sl=Level(_dec(sl_m.group(1))) if sl_m else None,
-                    price=_dec(entry_m.group(1)) if entry_m else None,
-                    tps=(Level(_dec(tp_m.group(1))),) if tp_m else (),
+                    sl=Level(_dec(sl_m.group(1) or sl_m.group(2))) if sl_m else None,
+                    price=_dec(entry_m.group(1) or entry_m.group(2)) if entry_m else None,
+                    tps=(Level(_dec(tp_m.group(1) or tp_m.group(2))),) if tp_m else (),
                 )
             )
     if out:
@@ -846,6 +881,11 @@ def _reply_levels(text: str) -> tuple[Level | None, tuple[Level, ...]] | None:
 # --------------------------------------------------------------------------------------------------
 # Entry points
 
+_MANAGEMENT_FIRST = re.compile(
+    r"\s*(?:please\s+|pls\s+|now\s+|guys\s*,?\s+)?(close|cancel|move|set|exit|take\s+partial)(?![a-z])"
+)
+_UPDATE = re.compile(r"(?<![a-z])(update|updated)(?![a-z])")
+
 
 def parse_post_all(
     text: str,
@@ -874,9 +914,13 @@ def parse_post_all(
     symbol, spans = (found[0], found[1]) if found else (None, [])
 
     signals: list[Signal] = []
-    management_first = bool(
-        re.match(r"\s*(?:please\s+|pls\s+|now\s+|guys\s*,?\s+)?(close|cancel|move|set|exit|take\s+partial)", cleaned)
-    )
+    management_first = bool(_MANAGEMENT_FIRST.match(cleaned))
+    if _UPDATE.search(cleaned):
+        # an update to an earlier trade is never a new one
+        signals = _parse_management(cleaned, symbol, reply_ref, reply_to is not None, opts)
+        if not signals:
+            raise ParseError("an update to an earlier trade with no command in it", field="text")
+        return _finish(signals, own_ref, source, text)
     opened: Signal | None = None
     if not management_first:
         opened = _parse_open(cleaned, symbol, spans, opts)
@@ -890,7 +934,10 @@ def parse_post_all(
                 signals = [replace(opened, position_ref=own_ref)]
     if not signals:
         raise ParseError("not a signal: no side and no management command", field="text")
+    return _finish(signals, own_ref, source, text)
 
+
+def _finish(signals: list[Signal], own_ref: str, source: str, text: str) -> list[Signal]:
     out: list[Signal] = []
     for i, sig in enumerate(signals):
         origin = own_ref if i == 0 else f"{own_ref}#{i + 1}"
