@@ -6,7 +6,6 @@ relative to the configuration file's folder) and never appear in error messages.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from copier.secrets import resolve_secret
 from copier.venues import venue_settings
 from core.enums import Side
 from core.errors import ConfigError
@@ -129,27 +129,6 @@ class _Lines:
             if line:
                 return line
         return self.tables.get(table)
-
-
-def resolve_secret(value: Any, path: str, base: Path) -> str:
-    """Resolve ``env:NAME`` and ``file:PATH`` references; other text is taken as it is."""
-    if not isinstance(value, str) or not value:
-        raise ConfigError("must be a non-empty string", path)
-    if value.startswith("env:"):
-        name = value[4:]
-        found = os.environ.get(name)
-        if not found:
-            raise ConfigError(f"environment variable {name} is not set", path)
-        return found
-    if value.startswith("file:"):
-        target = Path(value[5:])
-        if not target.is_absolute():
-            target = base / target
-        try:
-            return target.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read secret file {target}: {exc.strerror}", path) from None
-    return value
 
 
 def _listen(value: Any, path: str) -> Listen:

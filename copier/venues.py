@@ -1,53 +1,62 @@
-"""The venues Copier can trade, and how an account's table becomes a started connector."""
+"""The venues Copier can trade, and how an account's table becomes a connector.
+
+Each venue validates its own table (its ``Config.from_mapping``); secret fields are resolved from
+``env:``/``file:`` references first, and the venue's key paths are rewritten to the file's
+(``accounts[2].api_key``) so errors point at the right line.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from copier.secrets import resolve_secret
 from core.connector import Connector
 from core.errors import ConfigError
+
+SECRET_KEYS = ("api_key", "api_secret", "passphrase")
 
 
 @dataclass(frozen=True, slots=True)
 class VenueKind:
-    """How to validate one venue's account settings and build its connector from them."""
+    """Where a venue's config and connector classes live."""
 
-    settings: Callable[[str, Mapping[str, Any], str, Path], Any]
-    connector: Callable[[Any], Connector]
-
-
-def _paper_settings(name: str, table: Mapping[str, Any], where: str, base: Path) -> Any:
-    from connectors.paper import PaperConfig
-
-    cleaned = {k: v for k, v in table.items() if k != "venue"}
-    try:
-        return PaperConfig.from_mapping(name, cleaned, prefix="", ignore=())
-    except ConfigError as exc:
-        suffix = exc.path.split(".", 1)[1] if "." in exc.path else ""
-        raise ConfigError(exc.message, f"{where}.{suffix}" if suffix else where) from None
-
-
-def _paper_connector(config: Any) -> Connector:
-    from connectors.paper import PaperConnector
-
-    connector: Connector = PaperConnector(config)
-    return connector
+    module: str
+    config: str
+    connector: str
 
 
 VENUES: dict[str, VenueKind] = {
-    "paper": VenueKind(_paper_settings, _paper_connector),
+    "paper": VenueKind("connectors.paper", "PaperConfig", "PaperConnector"),
+    "okx": VenueKind("connectors.okx", "OkxConfig", "OkxConnector"),
+    "bybit": VenueKind("connectors.bybit", "BybitConfig", "BybitConnector"),
 }
 
 
 def venue_settings(venue: str, name: str, table: Mapping[str, Any], where: str, base: Path) -> Any:
+    """Validate one account's venue table into that venue's config object."""
     kind = VENUES.get(venue)
     if kind is None:
         raise ConfigError(f"unknown venue {venue!r}; use one of {', '.join(sorted(VENUES))}", f"{where}.venue")
-    return kind.settings(name, table, where, base)
+    resolved = {
+        key: resolve_secret(value, f"{where}.{key}", base) if key in SECRET_KEYS else value
+        for key, value in table.items()
+        if key != "venue"
+    }
+    config_class = getattr(importlib.import_module(kind.module), kind.config)
+    try:
+        if venue == "paper":
+            return config_class.from_mapping(name, resolved, prefix="", ignore=())
+        return config_class.from_mapping(name, resolved)
+    except ConfigError as exc:
+        key = exc.path.split(f"{name}.", 1)[1] if f"{name}." in exc.path else ""
+        raise ConfigError(exc.message, f"{where}.{key}" if key else where) from None
 
 
 def build_connector(venue: str, settings: Any) -> Connector:
-    return VENUES[venue].connector(settings)
+    kind = VENUES[venue]
+    connector: Connector = getattr(importlib.import_module(kind.module), kind.connector)(settings)
+    return connector

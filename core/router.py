@@ -22,7 +22,7 @@ from typing import Any
 
 from core.connector import Connector
 from core.enums import Action, OrderType, Side, VolumeKind
-from core.errors import OutcomeUnknown, RateLimited, Skip, TransientError, VenueRejected
+from core.errors import ConfigError, OutcomeUnknown, RateLimited, Skip, TransientError, VenueRejected
 from core.guards import Guards
 from core.instrument import ONE, ZERO, Instrument, round_down_to_step
 from core.links import Leg, PositionLinks, source_key
@@ -609,6 +609,9 @@ class Router:
                 self.mirror.emit(
                     "order_rejected", status="rejected", reason=exc.reason, detail={"code": exc.code}, **base
                 )
+                return None
+            except ConfigError as exc:
+                self._give_up(entry, outcome, base, f"account configuration error, order not sent: {exc}")
                 return None
             except RateLimited as exc:
                 if attempt >= self.retry.attempts:
