@@ -61,6 +61,18 @@ def encode(record: Record) -> bytes:
     return orjson.dumps(record, default=_default, option=orjson.OPT_APPEND_NEWLINE)
 
 
+def _record(event: str, wall_ns: int, mono_ns: int, fields: dict[str, Any]) -> Record:
+    record: Record = {
+        "ts": datetime.fromtimestamp(wall_ns / 1e9, UTC),
+        "mono_ns": fields.pop("mono_ns", None) or mono_ns,
+        "event": event,
+    }
+    for key, value in fields.items():
+        if value is not None:
+            record[key] = value
+    return record
+
+
 class _Writer(threading.Thread):
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
         super().__init__(name="mirror-log-writer", daemon=True)
@@ -113,7 +125,7 @@ class MirrorLog:
         self._max_bytes = max_bytes
         self._backups = backups
         self._interval = flush_interval
-        self._pending: list[Record] = []
+        self._pending: list[tuple[str, int, int, dict[str, Any]]] = []
         self._subscribers: list[Subscriber] = []
         self._writer: _Writer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,20 +142,18 @@ class MirrorLog:
         return lambda: self._subscribers.remove(subscriber) if subscriber in self._subscribers else None
 
     def emit(self, event: str, **fields: Any) -> None:
-        """Record one event. Never blocks; ``None`` fields are left out."""
-        record: Record = {"ts": datetime.now(UTC), "mono_ns": 0, "event": event}
-        record.update((k, v) for k, v in fields.items() if v is not None)
-        record["mono_ns"] = fields.get("mono_ns") or time.monotonic_ns()
-        self._pending.append(record)
+        """Record one event. Never blocks and does no encoding; ``None`` fields are left out later."""
+        self._pending.append((event, time.time_ns(), time.monotonic_ns(), fields))
         if not self._scheduled and self._loop is not None:
             self._scheduled = True
             self._loop.call_later(self._interval, self._flush_pending)
 
     def _flush_pending(self) -> None:
         self._scheduled = False
-        batch, self._pending = self._pending, []
-        if not batch:
+        pending, self._pending = self._pending, []
+        if not pending:
             return
+        batch = [_record(event, wall_ns, mono_ns, fields) for event, wall_ns, mono_ns, fields in pending]
         data = b"".join(encode(r) for r in batch)
         if self._writer is not None:
             self._writer.jobs.put(data)

@@ -276,10 +276,11 @@ class Router:
         entry = signal.price if signal.price is not None else market
         if signal.order_type is not OrderType.MARKET and signal.price is None:
             raise Skip(f"a {signal.order_type.value} order needs a price")
+        account = conn.account()
         route.guards.check_open(
             canonical=canonical,
             side=follower_side,
-            open_positions=conn.account().open_positions,
+            open_positions=account.open_positions,
             sent_at=signal.sent_at,
             now=datetime.now(UTC),
             signal_price=signal.price,
@@ -290,9 +291,7 @@ class Router:
             sl_level, tp_level = tp_level, sl_level
         sl = sl_level.resolve(entry, follower_side, is_stop=True, instrument=inst) if sl_level else None
         tp = tp_level.resolve(entry, follower_side, is_stop=False, instrument=inst) if tp_level else None
-        volumes = size_open(
-            SizeRequest(signal.volume, signal.volume_kind, entry, sl), route.sizing, conn.account(), inst
-        )
+        volumes = size_open(SizeRequest(signal.volume, signal.volume_kind, entry, sl), route.sizing, account, inst)
         price = (
             inst.price(signal.price).value
             if signal.price is not None and signal.order_type is not OrderType.MARKET
