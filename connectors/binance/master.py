@@ -1,0 +1,220 @@
+"""A Binance USDⓈ-M master account as a signal source.
+
+The user data stream (``POST /fapi/v1/listenKey``, a keepalive ``PUT`` every 30 minutes, WebSocket
+``<stream_url>/ws/<listenKey>``) reports the master's fills as ``ORDER_TRADE_UPDATE`` events. Each
+fill changes the master's position on (symbol, positionSide), and becomes one :class:`Signal`:
+
+* a fill that increases the position → ``OPEN`` with the filled base quantity (``UNITS``);
+* a fill that reduces it but leaves some → ``CLOSE_PART`` with the closed ``FRACTION`` of what was open;
+* a fill that takes it to flat → ``CLOSE``;
+* a one-way fill that flips the position → ``CLOSE`` then ``OPEN`` for the remainder.
+
+``position_ref`` is ``binance:<account>:<symbol>:<positionSide>`` and ``origin_id`` is
+``<orderId>:<tradeId>``, so a replayed event is recognised as the same signal. Positions are read
+from ``positionRisk`` at start (and after every reconnect) so the first fraction is right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import orjson
+
+from connectors.binance import parse
+from connectors.binance.client import BinanceClient
+from connectors.binance.config import BinanceConfig
+from core.connector import ConnectorState
+from core.enums import Action, Side, VolumeKind
+from core.errors import CopierError, TransientError
+from core.signal import Signal
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_SECONDS = 1800.0
+_SEEN = 4096
+
+
+class BinanceMaster:
+    """Watches one Binance USDⓈ-M account and hands its trades to ``submit`` as signals."""
+
+    def __init__(
+        self,
+        config: BinanceConfig,
+        submit: Callable[[Signal], object],
+        *,
+        source: str | None = None,
+        keepalive: float = KEEPALIVE_SECONDS,
+    ) -> None:
+        self.config = config
+        self.source = source or f"binance:{config.name}"
+        self._submit = submit
+        self._keepalive_every = keepalive
+        self.client = BinanceClient(replace(config, ws_orders=False))
+        self.state = ConnectorState.DOWN
+        self.listen_key: str | None = None
+        self.positions: dict[tuple[str, str], Decimal] = {}
+        self._seen: deque[str] = deque(maxlen=_SEEN)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._connected = asyncio.Event()
+
+    async def start(self) -> None:
+        """Open the REST session, read positions, create the listen key and connect the stream."""
+        self.state = ConnectorState.CONNECTING
+        try:
+            await self.client.start()
+            await self._load_positions()
+            await self._new_listen_key()
+        except BaseException:
+            await self.client.close()
+            self.state = ConnectorState.DOWN
+            raise
+        self._spawn(self._stream(), f"binance-master-stream:{self.config.name}")
+        self._spawn(self._keepalive(), f"binance-master-keepalive:{self.config.name}")
+        try:
+            await asyncio.wait_for(self._connected.wait(), self.config.request_timeout)
+        except TimeoutError as exc:
+            await self.stop()
+            raise TransientError("user data stream did not connect") from exc
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.client.close()
+        self.state = ConnectorState.DOWN
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_log_death)
+        self._tasks.append(task)
+
+    async def _load_positions(self) -> None:
+        rows = await self.client.signed("GET", "/fapi/v3/positionRisk")
+        self.positions = {(r["symbol"], r.get("positionSide", "BOTH")): parse.dec(r["positionAmt"]) for r in rows}
+
+    async def _new_listen_key(self) -> None:
+        answer = await self._listen_key_request("POST")
+        self.listen_key = str(answer["listenKey"])
+
+    async def _listen_key_request(self, method: str) -> Any:
+        # USER_STREAM endpoints take the API key header but no signature.
+        session = self.client.session
+        async with session.request(
+            method, f"{self.config.base_url}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": self.config.api_key}
+        ) as resp:
+            body = await resp.read()
+            if resp.status != 200:
+                payload = orjson.loads(body) if body else {}
+                raise parse.venue_error(resp.status, payload.get("code"), str(payload.get("msg", "")), sent=True)
+            return orjson.loads(body)
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(self._keepalive_every)
+            try:
+                await self._listen_key_request("PUT")
+            except (CopierError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("binance master %s: listen key keepalive failed: %s", self.config.name, exc)
+
+    async def _stream(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                url = f"{self.config.stream_url}/ws/{self.listen_key}"
+                async with self.client.session.ws_connect(url, heartbeat=30.0) as ws:
+                    self.state = ConnectorState.UP
+                    self._connected.set()
+                    delay = 0.05
+                    async for msg in ws:
+                        if msg.type is aiohttp.WSMsgType.TEXT:
+                            await self.handle(orjson.loads(msg.data))
+                        elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                            break
+            except (aiohttp.ClientError, OSError, TimeoutError, orjson.JSONDecodeError) as exc:
+                log.warning("binance master %s: stream failed: %s", self.config.name, exc)
+            self.state = ConnectorState.RECONNECTING
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            try:
+                # Fills during the gap are not replayed by the stream; start again from the venue's positions.
+                await self._new_listen_key()
+                await self._load_positions()
+            except CopierError as exc:
+                log.warning("binance master %s: resubscribe failed: %s", self.config.name, exc)
+
+    async def handle(self, event: Mapping[str, Any]) -> list[Signal]:
+        """Turn one user-data event into signals and hand each to ``submit``."""
+        if event.get("e") != "ORDER_TRADE_UPDATE":
+            return []
+        order = event["o"]
+        if order.get("x") != "TRADE":
+            return []
+        origin = f"{order['i']}:{order['t']}"
+        if origin in self._seen:
+            return []
+        self._seen.append(origin)
+        signals = self.signals_for_fill(order, origin)
+        for signal in signals:
+            try:
+                result = self._submit(signal)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("binance master %s: signal %s not accepted", self.config.name, signal.origin_id)
+        return signals
+
+    def signals_for_fill(self, order: Mapping[str, Any], origin: str) -> list[Signal]:
+        """The signals one fill means, updating the tracked position."""
+        symbol, ps = order["s"], order.get("ps", "BOTH")
+        qty = parse.dec(order["l"])
+        price = parse.dec(order["L"])
+        delta = qty if order["S"] == "BUY" else -qty
+        before = self.positions.get((symbol, ps), Decimal(0))
+        after = before + delta
+        self.positions[(symbol, ps)] = after
+        ref = f"binance:{self.config.name}:{symbol}:{ps}"
+
+        def make(action: Action, side: Side, volume: Decimal | None, kind: VolumeKind, suffix: str = "") -> Signal:
+            return Signal(
+                source=self.source,
+                action=action,
+                symbol=symbol,
+                side=side,
+                volume=volume,
+                volume_kind=kind,
+                price=price,
+                position_ref=ref,
+                origin_id=origin + suffix,
+                raw=orjson.dumps(order).decode(),
+            )
+
+        if before == 0 or (before > 0) == (delta > 0):
+            side = Side.SELL if ps == "SHORT" or (ps == "BOTH" and delta < 0) else Side.BUY
+            return [make(Action.OPEN, side, qty, VolumeKind.UNITS)]
+        held = Side.BUY if before > 0 else Side.SELL
+        if after == 0:
+            return [make(Action.CLOSE, held, None, VolumeKind.FRACTION)]
+        if (after > 0) == (before > 0):
+            fraction = (abs(before) - abs(after)) / abs(before)
+            return [make(Action.CLOSE_PART, held, fraction, VolumeKind.FRACTION)]
+        return [
+            make(Action.CLOSE, held, None, VolumeKind.FRACTION, ":close"),
+            make(Action.OPEN, held.opposite, abs(after), VolumeKind.UNITS, ":open"),
+        ]
+
+
+def _log_death(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s died", task.get_name(), exc_info=task.exception())
