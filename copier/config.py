@@ -24,6 +24,7 @@ from core.sizing import MaxPolicy, MinPolicy, Sizing, SizingMode
 from core.symbols import AccountSymbols
 
 SOURCE_KINDS = ("tradingview", "rest", "filedrop", "telegram", "manual")
+MASTER_KINDS = ("binance", "bybit")
 ACCOUNT_KEYS_COMMON = ("name", "venue", "symbols", "symbol_prefix", "symbol_suffix")
 
 
@@ -43,6 +44,7 @@ class SourceConfig:
     token: str | None = None
     allow_ips: frozenset[str] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    venue_config: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,13 +335,25 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
         table = _table(item, where)
         name = _name(table, where)
         kind = table.get("kind", "tradingview")
-        if kind not in SOURCE_KINDS:
-            raise ConfigError(f"unknown source kind {kind!r}; use one of {', '.join(SOURCE_KINDS)}", f"{where}.kind")
+        if kind not in SOURCE_KINDS + MASTER_KINDS:
+            choices = ", ".join(SOURCE_KINDS + MASTER_KINDS)
+            raise ConfigError(f"unknown source kind {kind!r}; use one of {choices}", f"{where}.kind")
+        if kind in MASTER_KINDS:
+            settings = {k: v for k, v in table.items() if k not in ("name", "kind")}
+            master = venue_settings(kind, name, settings, where, base)
+            sources.append(SourceConfig(name, kind, venue_config=master))
+            continue
         token = resolve_secret(table["token"], f"{where}.token", base) if "token" in table else None
         ips = table.get("allow_ips")
         if ips is not None and not (isinstance(ips, list) and all(isinstance(i, str) for i in ips)):
             raise ConfigError("must be a list of addresses", f"{where}.allow_ips")
         options = {k: v for k, v in table.items() if k not in ("name", "kind", "token", "allow_ips")}
+        if kind == "telegram":
+            if token is None:
+                raise ConfigError('a telegram source needs its bot token (token = "env:…")', f"{where}.token")
+            chats = options.get("chats")
+            if not isinstance(chats, list) or not chats:
+                raise ConfigError("list the chats to copy from (ids or @usernames)", f"{where}.chats")
         sources.append(SourceConfig(name, kind, token, frozenset(ips) if ips is not None else None, options))
     _unique([s.name for s in sources], "sources")
 

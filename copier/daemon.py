@@ -17,6 +17,7 @@ from api.app import ApiContext, create_app
 from api.auth import KeyRing
 from copier.config import Config
 from copier.defaults import admin_key
+from copier.sources import BackgroundSource, build_sources
 from copier.venues import build_connector
 from core.connector import Connector, ConnectorState
 from core.mirror import MirrorLog
@@ -67,6 +68,9 @@ class Daemon:
         sources = {
             s.name: WebhookSource(s.name, s.kind, s.token, s.allow_ips) for s in cfg.sources if s.kind in WEBHOOK_KINDS
         }
+        self.background: list[BackgroundSource] = build_sources(
+            cfg.sources, self.router.submit, self.mirror, cfg.data_dir
+        )
         self.edge = IngestEdge(sources, self.router.submit, self.mirror)
         self.webhook_port = await self.edge.start(cfg.webhook.host, cfg.webhook.port)
         keys = KeyRing((k.name, k.key, k.scopes) for k in cfg.api_keys)
@@ -92,6 +96,8 @@ class Daemon:
             await asyncio.sleep(0.01)
         servers = getattr(self.api_server, "servers", [])
         self.api_port = servers[0].sockets[0].getsockname()[1] if servers else cfg.api.port
+        for source in self.background:
+            await source.start()
         self.mirror.emit("daemon_started", detail={"accounts": list(self.connectors), "sources": list(sources)})
         self._banner()
 
@@ -117,6 +123,8 @@ class Daemon:
     async def stop(self, drain_seconds: float = 10.0) -> None:
         """Stop intake, finish in-flight orders, stop the servers, flush the log."""
         await self.edge.stop_intake()
+        for source in self.background:
+            await source.stop()
         try:
             await asyncio.wait_for(self.router.drain(), drain_seconds)
         except TimeoutError:

@@ -33,6 +33,7 @@ VENUES: dict[str, VenueKind] = {
     "paper": VenueKind("connectors.paper", "PaperConfig", "PaperConnector"),
     "okx": VenueKind("connectors.okx", "OkxConfig", "OkxConnector"),
     "bybit": VenueKind("connectors.bybit", "BybitConfig", "BybitConnector"),
+    "binance": VenueKind("connectors.binance", "BinanceConfig", "BinanceConnector"),
 }
 
 
