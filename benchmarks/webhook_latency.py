@@ -59,7 +59,7 @@ def run(signals: int) -> dict[str, object]:
         sides = ("buy", "sell")
         started = time.perf_counter()
         for index in range(signals):
-            body = json.dumps({"action": sides[index % 2], "symbol": "EURUSD", "volume": 0.1})
+            body = json.dumps({"action": sides[index % 2], "symbol": "EURUSD", "volume": 0.1, "id": f"b{index}"})
             conn.request("POST", "/webhook/tv?token=bench-token", body, {"Content-Type": "application/json"})
             response = conn.getresponse()
             response.read()
