@@ -348,6 +348,12 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
         if ips is not None and not (isinstance(ips, list) and all(isinstance(i, str) for i in ips)):
             raise ConfigError("must be a list of addresses", f"{where}.allow_ips")
         options = {k: v for k, v in table.items() if k not in ("name", "kind", "token", "allow_ips")}
+        if kind == "filedrop":
+            from ingest.filedrop.watcher import FiledropConfig
+
+            drop = FiledropConfig.from_mapping(name, options, base=base, where=where)
+            sources.append(SourceConfig(name, kind, None, None, options, drop))
+            continue
         if kind == "telegram":
             if token is None:
                 raise ConfigError('a telegram source needs its bot token (token = "env:…")', f"{where}.token")

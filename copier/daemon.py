@@ -28,6 +28,7 @@ from ingest.edge import IngestEdge, WebhookSource
 log = logging.getLogger("copier")
 
 WEBHOOK_KINDS = ("tradingview", "rest", "manual")
+FILEDROP_WIRED = True
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -116,6 +117,9 @@ class Daemon:
                 lines.append(f"  webhook   {url}")
         lines.append(f"  api       http://{cfg.api.host}:{self.api_port}/api/v1   (docs: /docs)")
         lines.append(f"  api key   {self.admin_key}   (admin; send as 'Authorization: Bearer <key>')")
+        for source in cfg.sources:
+            if source.kind == "filedrop":
+                lines.append(f"  inbox     {source.venue_config.inbox}   (drop CSV or JSON order files)")
         lines.append(f"  mirror    {cfg.mirror_path}")
         lines.append(f"  accounts  {', '.join(self.connectors)}")
         print("\n".join(lines), file=self.out, flush=True)

@@ -1,4 +1,4 @@
-"""The embedded default: a data folder, one TradingView source, two paper followers sized differently.
+"""The embedded default: a data folder, one TradingView source, a filedrop inbox, two paper followers.
 
 Secrets it needs (the webhook token and an admin API key) are generated on first run into
 ``<data>/secrets/`` with mode 0600 and read from there afterwards.
@@ -31,6 +31,11 @@ name = "tv"
 kind = "tradingview"
 token = "file:{data_dir}/secrets/tv-token"
 
+[[sources]]
+name = "inbox"
+kind = "filedrop"
+inbox = "{data_dir}/inbox"
+
 [[accounts]]
 name = "paper-a"
 venue = "paper"
@@ -53,6 +58,15 @@ sizing = {{ mode = "multiplier", factor = 1 }}
 source = "tv"
 account = "paper-b"
 sizing = {{ mode = "equity_ratio", source_equity = 10000 }}
+
+# Files dropped into the inbox trade on both paper accounts as they are.
+[[routes]]
+source = "inbox"
+account = "paper-a"
+
+[[routes]]
+source = "inbox"
+account = "paper-b"
 """
 
 

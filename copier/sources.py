@@ -71,6 +71,10 @@ def build_sources(
     for source in sources:
         if source.kind == "telegram":
             built.append(_telegram(source, submit, mirror))
+        elif source.kind == "filedrop":
+            from ingest.filedrop.watcher import FiledropSource
+
+            built.append(FiledropSource(source.venue_config, submit, mirror))
         elif source.kind == "binance":
             from connectors.binance.master import BinanceMaster
 

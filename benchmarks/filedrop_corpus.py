@@ -1,0 +1,168 @@
+"""Run every file of the filedrop corpus through the real watcher, router and a paper account.
+
+Usage::
+
+    python -m benchmarks.filedrop_corpus [--corpus ../shared/corpus/filedrop] [--out FILE]
+
+Each corpus file is copied into a temporary inbox watched by a :class:`FiledropSource` whose
+source routes to one paper account (hedging, 10 000 USD). The report (Markdown, printed and
+written to ``benchmarks/results/filedrop_corpus.md`` unless ``--out`` says otherwise) gives per
+file: where it ended (``done``, ``rejected``, ``duplicate``), the rows read as orders and what the
+paper follower did with each, the rows rejected with their line and reason, the rows ignored as
+not being orders, and the reason when the whole file was refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from connectors.paper import PaperConfig, PaperConnector
+from core.mirror import MirrorLog
+from core.router import Route, Router
+from ingest.filedrop import FiledropConfig, FiledropSource, FileOutcome
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "filedrop"
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "filedrop_corpus.md"
+
+
+def corpus_files(corpus: Path) -> list[Path]:
+    """The corpus files in name order (``sources.txt`` describes them and is left out)."""
+    return sorted(p for p in corpus.iterdir() if p.is_file() and p.name != "sources.txt")
+
+
+async def run(files: list[Path]) -> list[dict[str, Any]]:
+    """Process ``files`` one by one; one summary per file."""
+    with tempfile.TemporaryDirectory(prefix="filedrop-corpus-") as folder:
+        tmp = Path(folder)
+        mirror = MirrorLog(tmp / "mirror.jsonl")
+        mirror.start()
+        account = PaperConnector(PaperConfig("paper"))
+        await account.start()
+        router = Router(routes=[Route("drop", "paper")], connectors={"paper": account}, mirror=mirror)
+        source = FiledropSource(FiledropConfig("drop", tmp / "inbox", settle=0), router.submit, mirror)
+        await source.prepare()
+        outcomes: dict[str, FileOutcome] = {}
+        try:
+            for path in files:
+                # One file at a time, so that each file's rows meet the positions its predecessors left.
+                shutil.copyfile(path, source.inbox / path.name)
+                while path.name not in outcomes:
+                    for outcome in await source.scan():
+                        outcomes[outcome.name] = outcome
+                await router.drain()
+            return [_summary(path.name, outcomes[path.name], router) for path in files]
+        finally:
+            await source.stop()
+            await router.stop()
+            await account.stop()
+            await mirror.close()
+
+
+def _summary(name: str, outcome: FileOutcome, router: Router) -> dict[str, Any]:
+    sidecar = outcome.path.with_name(outcome.path.name + ".errors.json")
+    report = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    orders = []
+    for signal_id in outcome.signal_ids:
+        record = router.outcomes.get(signal_id)
+        if record is None:
+            continue
+        signal = record.signal
+        follower = record.followers.get("paper")
+        orders.append(
+            {
+                "order": _describe(signal.to_json()),
+                "paper": f"{follower.status}" + (f": {follower.reason}" if follower and follower.reason else "")
+                if follower
+                else "no follower",
+            }
+        )
+    return {
+        "file": name,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "format": outcome.format,
+        "orders": orders,
+        "errors": report.get("errors", []),
+        "ignored": report.get("ignored", []),
+        "ignored_columns": report.get("ignored_columns", []),
+    }
+
+
+def _describe(signal: dict[str, Any]) -> str:
+    parts = [str(signal["action"])]
+    for key in ("side", "symbol", "order_type"):
+        if signal.get(key) and not (key == "order_type" and signal[key] == "market"):
+            parts.append(str(signal[key]))
+    if signal.get("volume") is not None:
+        parts.append(f"{signal['volume']} {signal['volume_kind']}")
+    if signal.get("price") is not None:
+        parts.append(f"@ {signal['price']}")
+    if signal.get("sl"):
+        parts.append(f"sl {signal['sl']['value']} {signal['sl']['unit']}")
+    for tp in signal.get("tps") or ():
+        parts.append(f"tp {tp['value']} {tp['unit']}")
+    if signal.get("position_ref"):
+        parts.append(f"ref {signal['position_ref']}")
+    return " ".join(parts)
+
+
+def render(summaries: list[dict[str, Any]], corpus: Path) -> str:
+    lines = [
+        "# Filedrop corpus",
+        "",
+        f"Files from `{_shown(corpus)}` dropped one by one into a watched inbox; source `drop` routes to one paper",
+        "account (hedging, 10 000 USD, built-in instruments). Generated by `python -m benchmarks.filedrop_corpus`.",
+        "",
+        "| file | ended in | format | orders | rejected rows | ignored rows |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        lines.append(
+            f"| `{s['file']}` | {s['status']} | {s['format'] or '-'} | {len(s['orders'])} | {len(s['errors'])} "
+            f"| {len(s['ignored'])} |"
+        )
+    for s in summaries:
+        lines += ["", f"## `{s['file']}` — {s['status']}", ""]
+        if s["reason"]:
+            lines.append(f"- file: {s['reason']}")
+        for order in s["orders"]:
+            lines.append(f"- order: {order['order']} → paper {order['paper']}")
+        for error in s["errors"]:
+            lines.append(f"- rejected line {error['line']}: {error['reason']}")
+        for row in s["ignored"]:
+            lines.append(f"- ignored line {row['line']}: {row['reason']}")
+        if s["ignored_columns"]:
+            lines.append(f"- columns not used: {', '.join(s['ignored_columns'])}")
+    return "\n".join(lines) + "\n"
+
+
+def _shown(path: Path) -> str:
+    return os.path.relpath(path.resolve(), ROOT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    if not args.corpus.is_dir():
+        print(f"corpus folder not found: {args.corpus}", file=sys.stderr)
+        return 2
+    text = render(asyncio.run(run(corpus_files(args.corpus))), args.corpus)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
