@@ -67,7 +67,9 @@ class Daemon:
             dedupe_window=cfg.dedupe_window,
         )
         sources = {
-            s.name: WebhookSource(s.name, s.kind, s.token, s.allow_ips) for s in cfg.sources if s.kind in WEBHOOK_KINDS
+            s.name: WebhookSource(s.name, s.kind, s.token, s.allow_ips, s.options)
+            for s in cfg.sources
+            if s.kind in WEBHOOK_KINDS
         }
         self.background: list[BackgroundSource] = build_sources(
             cfg.sources, self.router.submit, self.mirror, cfg.data_dir

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -16,21 +17,31 @@ from core.errors import ParseError
 from core.mirror import MirrorLog
 from core.router import SubmitResult
 from core.signal import Signal
-from ingest.tradingview.parse import parse_alert
+from ingest.tradingview.options import AlertOptions
+from ingest.tradingview.parse import build_signal, check_age, read_alert
+from ingest.tradingview.placeholders import find_placeholders
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 
+#: TradingView waits 3 s for an answer; a body still arriving after this is refused (408).
+READ_TIMEOUT = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class WebhookSource:
-    """A source that may post to ``/webhook/{name}``. ``token`` None means no token is required."""
+    """A source that may post to ``/webhook/{name}``. ``token`` None means no token is required.
+
+    ``options`` are the source's other config keys (``mode``, ``max_age``, ``dedupe``,
+    ``pineconnector_*``; see :class:`~ingest.tradingview.options.AlertOptions`).
+    """
 
     name: str
     kind: str = "tradingview"
     token: str | None = None
     allow_ips: frozenset[str] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _json(status: int, payload: dict[str, Any]) -> web.Response:
@@ -47,8 +58,14 @@ class IngestEdge:
         mirror: MirrorLog,
         *,
         max_body: int = MAX_BODY,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self._sources = dict(sources)
+        self._options = {
+            name: AlertOptions.from_mapping(s.options, f"sources.{name}", strict=s.kind == "tradingview")
+            for name, s in self._sources.items()
+        }
+        self._read_timeout = read_timeout
         self._submit = submit
         self._mirror = mirror
         self._max_body = max_body
@@ -81,20 +98,28 @@ class IngestEdge:
             await self._runner.cleanup()
             self._runner = None
 
-    def _reject(self, source: str, status: int, error: str, field: str | None = None) -> web.Response:
+    def _reject(self, source: str, status: int, error: str, field: str | None = None, **extra: Any) -> web.Response:
         self._mirror.emit(
             "signal_rejected",
             source=source,
             status=str(status),
             reason=error,
-            detail={"field": field} if field else None,
+            detail={"field": field, **extra} if field else None,
         )
         payload: dict[str, Any] = {"ok": False, "error": error}
         if field:
             payload["field"] = field
+        payload.update(extra)
         return _json(status, payload)
 
+    def _refuse(self, source: str, exc: ParseError, body: bytes) -> web.Response:
+        if exc.field == "placeholders":
+            found = find_placeholders(body.decode("utf-8", "replace"))
+            return self._reject(source, exc.status, exc.reason, exc.field, placeholders=list(found))
+        return self._reject(source, exc.status, exc.reason, exc.field)
+
     async def _webhook(self, request: web.Request) -> web.Response:
+        """Answer at once: nothing here waits on a disk, a database or a venue."""
         t0 = time.monotonic_ns()
         name = request.match_info["source"]
         source = self._sources.get(name)
@@ -107,26 +132,45 @@ class IngestEdge:
         if request.content_length is not None and request.content_length > self._max_body:
             return self._reject(name, 413, f"body of {request.content_length} bytes exceeds {self._max_body}")
         try:
-            body = await request.read()
+            async with asyncio.timeout(self._read_timeout):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._reject(name, 413, f"body exceeds {self._max_body} bytes")
+        except TimeoutError:
+            return self._reject(name, 408, f"the body did not arrive within {self._read_timeout:g} s")
+        options = self._options[name]
         query_token = request.query.get("token")
         if source.token is not None and query_token is not None and not _same(query_token, source.token):
             return self._reject(name, 401, "invalid token")
         try:
-            parsed = parse_alert(body, source=name, received_ns=t0)
+            raw = read_alert(body, options)
         except ParseError as exc:
             if source.token is not None and query_token is None:
                 return self._reject(name, 401, "missing token: pass ?token= or a 'passphrase' field")
-            return self._reject(name, exc.status, exc.reason, exc.field)
+            return self._refuse(name, exc, body)
         if source.token is not None and query_token is None:
-            if parsed.passphrase is None:
+            given = raw.passphrase
+            if given is None and options.pineconnector_license == "token":
+                given = raw.license_id
+            if given is None:
                 return self._reject(name, 401, "missing token: pass ?token= or a 'passphrase' field")
-            if not _same(parsed.passphrase, source.token):
+            if not _same(given, source.token):
                 return self._reject(name, 401, "invalid token")
-        result = self._submit(parsed.signal)
+        try:
+            signal = build_signal(raw, source=name, received_ns=t0, options=options)
+            check_age(signal, options)
+        except ParseError as exc:
+            return self._refuse(name, exc, body)
+        try:
+            result = self._submit(signal)
+        except Exception:
+            log.exception("router refused signal %s from %s", signal.id, name)
+            return self._reject(name, 500, "internal error: the signal was not accepted; it is safe to resend")
         if not result.accepted:
             return _json(200, {"ok": True, "duplicate": True, "signal_id": result.duplicate_of})
+        # One turn of the loop lets the follower lanes, already woken by submit, hand their orders
+        # to the venues before this answer is written.
+        await asyncio.sleep(0)
         return _json(200, {"ok": True, "signal_id": result.signal_id, "followers": result.followers})
 
 

@@ -1,5 +1,15 @@
-"""TradingView webhook alerts."""
+"""TradingView webhook alerts: JSON, PineConnector and key=value bodies → ``Signal``."""
 
-from ingest.tradingview.parse import ParsedAlert, parse_alert
+from ingest.tradingview.options import DEFAULT_OPTIONS, AlertOptions
+from ingest.tradingview.parse import ParsedAlert, RawAlert, build_signal, check_age, parse_alert, read_alert
 
-__all__ = ["ParsedAlert", "parse_alert"]
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "AlertOptions",
+    "ParsedAlert",
+    "RawAlert",
+    "build_signal",
+    "check_age",
+    "parse_alert",
+    "read_alert",
+]

@@ -1,151 +1,118 @@
 """TradingView alert bodies → ``Signal``.
 
-The JSON form::
+Three forms are read, whatever the request's content type says (TradingView sends ``text/plain``
+for anything that is not valid JSON):
 
-    {"action": "buy", "symbol": "EURUSD", "volume": 0.1, "price": 1.085, "sl": 1.08, "tp": 1.09,
-     "id": "alert-42", "passphrase": "…"}
+- JSON: ``{"action": "buy", "symbol": "EURUSD", "volume": 0.1, "sl_pips": 20, "id": "a-42"}``
+  (see :mod:`ingest.tradingview.fields` for every field name);
+- PineConnector: ``60123456789,buy,EURUSD,risk=1,sl=20,tp=40``;
+- key=value: ``action=buy;symbol=EURUSD;volume=0.1``.
 
-``action`` is one of buy, sell, close, close_long, close_short, modify; ``symbol`` may be spelled
-``ticker``; ``volume`` may be spelled ``contracts`` or ``qty``; ``percent`` turns a close into a
-partial close of that share of the position. Every problem raises ``ParseError`` naming the field.
+Reading happens in two steps so the edge can authenticate in between: :func:`read_alert` finds the
+form, the fields and the passphrase (even in a body with unfilled ``{{placeholders}}``);
+:func:`build_signal` refuses placeholders and interprets the fields. :func:`parse_alert` does both.
+Every problem raises ``ParseError``: status 400 when the body cannot be read at all, 422 when it
+can but does not make a signal, with ``field`` naming the part at fault.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
-from core.enums import Action, LevelUnit, OrderType, Side, VolumeKind
 from core.errors import ParseError
-from core.signal import Level, Signal
+from core.signal import Signal
+from ingest.tradingview.fields import interpret, passphrase_of
+from ingest.tradingview.json_form import read_json
+from ingest.tradingview.options import DEFAULT_OPTIONS, AlertOptions
+from ingest.tradingview.placeholders import describe, find_placeholders, neutralize
+from ingest.tradingview.text_form import read_text
 
-MAX_ID_LENGTH = 128
-
-_ACTIONS: dict[str, tuple[Action, Side | None]] = {
-    "buy": (Action.OPEN, Side.BUY),
-    "sell": (Action.OPEN, Side.SELL),
-    "long": (Action.OPEN, Side.BUY),
-    "short": (Action.OPEN, Side.SELL),
-    "close": (Action.CLOSE, None),
-    "exit": (Action.CLOSE, None),
-    "close_long": (Action.CLOSE, Side.BUY),
-    "close_short": (Action.CLOSE, Side.SELL),
-    "close_all": (Action.CLOSE_ALL, None),
-    "modify": (Action.MODIFY, None),
-}
-
-_ORDER_TYPES = {"market": OrderType.MARKET, "limit": OrderType.LIMIT, "stop": OrderType.STOP}
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedAlert:
+    """A parsed alert: the signal, and the credentials the body carried (checked by the edge)."""
+
     signal: Signal
     passphrase: str | None
+    license_id: str | None = None
 
 
-def parse_alert(body: bytes, *, source: str, received_ns: int | None = None) -> ParsedAlert:
-    """Parse one webhook body. Raises ``ParseError`` (status 400 for bad JSON, 422 for bad content)."""
+@dataclass(frozen=True, slots=True)
+class RawAlert:
+    """An alert read but not yet interpreted.
+
+    ``form`` is ``json``, ``pineconnector`` or ``keyvalue``; ``fields`` has normalized keys;
+    ``placeholders`` lists unfilled ``{{…}}`` (the fields were then read with them blanked).
+    """
+
+    form: str
+    fields: dict[str, Any]
+    text: str
+    passphrase: str | None
+    license_id: str | None = None
+    placeholders: tuple[str, ...] = ()
+
+
+def read_alert(body: bytes, options: AlertOptions = DEFAULT_OPTIONS) -> RawAlert:
+    """Find the form, fields and credentials of ``body``; ``ParseError`` when it cannot be read."""
+    if body.startswith(_BOM):
+        body = body[len(_BOM) :]
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"the body is not UTF-8 text (bad byte at offset {exc.start})", status=400) from None
+    if not text.strip():
+        raise ParseError("empty body: send the alert as JSON or text", status=400)
+    found = find_placeholders(text)
+    try:
+        form, fields, license_id = _read(neutralize(text) if found else text, options)
+    except ParseError:
+        if found:
+            raise ParseError(describe(found), "placeholders", 422) from None
+        raise
+    return RawAlert(form, fields, text, passphrase_of(fields), license_id, found)
+
+
+def _read(text: str, options: AlertOptions) -> tuple[str, dict[str, Any], str | None]:
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        return "json", read_json(stripped), None
+    return read_text(stripped, options)
+
+
+def build_signal(raw: RawAlert, *, source: str, received_ns: int, options: AlertOptions = DEFAULT_OPTIONS) -> Signal:
+    """Interpret a read alert; unfilled placeholders are refused (422, field ``placeholders``)."""
+    if raw.placeholders:
+        raise ParseError(describe(raw.placeholders), "placeholders", 422)
+    return interpret(raw.fields, source=source, raw=raw.text, received_ns=received_ns, options=options)
+
+
+def parse_alert(
+    body: bytes, *, source: str, received_ns: int | None = None, options: AlertOptions | None = None
+) -> ParsedAlert:
+    """Parse one webhook body (any form). Raises ``ParseError`` (400 unreadable, 422 bad content)."""
     if received_ns is None:
         received_ns = time.monotonic_ns()
-    text = body.strip()
-    if not text:
-        raise ParseError("empty body: send the alert as JSON", status=400)
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ParseError(f"malformed JSON: {exc}", status=400) from None
-    if not isinstance(data, dict):
-        raise ParseError(f"the alert must be a JSON object, not {type(data).__name__}", status=422)
-    return ParsedAlert(parse_fields(data, source=source, raw=body, received_ns=received_ns), _text(data, "passphrase"))
+    opts = options or DEFAULT_OPTIONS
+    raw = read_alert(body, opts)
+    signal = build_signal(raw, source=source, received_ns=received_ns, options=opts)
+    return ParsedAlert(signal, raw.passphrase, raw.license_id)
 
 
-def parse_fields(data: dict[str, Any], *, source: str, raw: bytes, received_ns: int) -> Signal:
-    action_text = _text(data, "action")
-    if action_text is None:
-        raise ParseError("missing field 'action' (buy, sell, close, close_long, close_short or modify)", "action", 422)
-    mapped = _ACTIONS.get(action_text.strip().lower())
-    if mapped is None:
+def check_age(signal: Signal, options: AlertOptions, now: datetime | None = None) -> None:
+    """Refuse (422, field ``time``) a signal stamped longer ago than the source's ``max_age``."""
+    if options.max_age is None or signal.sent_at is None:
+        return
+    age = ((now or datetime.now(UTC)) - signal.sent_at).total_seconds()
+    if age > options.max_age:
         raise ParseError(
-            f"unknown action {action_text!r}; use buy, sell, close, close_long, close_short or modify", "action", 422
+            f"the alert is {age:.0f} s old (sent {signal.sent_at.isoformat()}); "
+            f"this source accepts alerts up to {options.max_age:g} s old",
+            "time",
+            422,
         )
-    action, side = mapped
-    symbol = _text(data, "symbol", "ticker")
-    if not symbol and action is not Action.CLOSE_ALL:
-        raise ParseError("missing field 'symbol' (or 'ticker')", "symbol", 422)
-    volume = _decimal(data, "volume", "contracts", "qty")
-    if volume is not None and volume <= 0 and action is Action.OPEN:
-        raise ParseError(f"volume must be positive, got {volume}", "volume", 422)
-    volume_kind = VolumeKind.LOTS
-    percent = _decimal(data, "percent")
-    if percent is not None:
-        if not Decimal(0) < percent <= Decimal(100):
-            raise ParseError(f"percent must be between 0 and 100, got {percent}", "percent", 422)
-        if action is Action.CLOSE and percent < 100:
-            action, volume, volume_kind = Action.CLOSE_PART, percent / 100, VolumeKind.FRACTION
-    order_type = OrderType.MARKET
-    type_text = _text(data, "order_type", "type")
-    if type_text is not None:
-        found = _ORDER_TYPES.get(type_text.strip().lower())
-        if found is None:
-            raise ParseError(f"unknown order type {type_text!r}; use market, limit or stop", "order_type", 422)
-        order_type = found
-    price = _decimal(data, "price")
-    if order_type is not OrderType.MARKET and price is None:
-        raise ParseError(f"a {order_type.value} order needs 'price'", "price", 422)
-    sl = _decimal(data, "sl")
-    tp = _decimal(data, "tp")
-    if action is Action.MODIFY and sl is None and tp is None:
-        raise ParseError("modify needs 'sl' or 'tp'", "sl", 422)
-    origin = _text(data, "id")
-    if origin is not None and len(origin) > MAX_ID_LENGTH:
-        raise ParseError(f"'id' is longer than {MAX_ID_LENGTH} characters", "id", 422)
-    return Signal(
-        source=source,
-        action=action,
-        symbol=symbol.strip() if symbol else None,
-        side=side,
-        order_type=order_type,
-        volume=volume,
-        volume_kind=volume_kind,
-        price=price,
-        sl=Level(sl, LevelUnit.PRICE) if sl is not None else None,
-        tps=(Level(tp, LevelUnit.PRICE),) if tp is not None else (),
-        comment=_text(data, "comment"),
-        origin_id=origin,
-        raw=raw.decode("utf-8", "replace"),
-        received_ns=received_ns,
-    )
-
-
-def _text(data: dict[str, Any], *names: str) -> str | None:
-    for name in names:
-        value = data.get(name)
-        if value is None:
-            continue
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        raise ParseError(f"field {name!r} must be text, got {type(value).__name__}", name, 422)
-    return None
-
-
-def _decimal(data: dict[str, Any], *names: str) -> Decimal | None:
-    for name in names:
-        value = data.get(name)
-        if value is None or value == "":
-            continue
-        if isinstance(value, bool):
-            raise ParseError(f"field {name!r} must be a number, got a boolean", name, 422)
-        try:
-            number = Decimal(str(value).strip()) if isinstance(value, str | int | float) else None
-        except InvalidOperation:
-            number = None
-        if number is None or not number.is_finite():
-            raise ParseError(f"field {name!r} must be a number, got {value!r}", name, 422)
-        return number
-    return None
