@@ -81,6 +81,8 @@ class Config:
     routes: tuple[Route, ...]
     api_keys: tuple[ApiKeyConfig, ...]
     aliases: Mapping[str, str]
+    journal_fsync: str = "interval"
+    journal_fsync_interval: float = 0.05
 
 
 class _Lines:
@@ -307,9 +309,26 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
     base = path.parent if path is not None else Path.cwd()
     _unknown(
         raw,
-        ("server", "storage", "log", "sources", "accounts", "routes", "api_keys", "symbols", "data_dir", "router"),
+        (
+            "server",
+            "storage",
+            "log",
+            "sources",
+            "accounts",
+            "routes",
+            "api_keys",
+            "symbols",
+            "data_dir",
+            "router",
+            "journal",
+        ),
         "",
     )
+    journal = _table(raw.get("journal", {}), "journal")
+    _unknown(journal, ("fsync", "fsync_interval"), "journal")
+    fsync = journal.get("fsync", "interval")
+    if fsync not in ("never", "interval", "always"):
+        raise ConfigError('must be "never", "interval" or "always"', "journal.fsync")
     server = _table(raw.get("server", {}), "server")
     _unknown(server, ("webhook", "api"), "server")
     webhook = _listen(server.get("webhook", "127.0.0.1:8080"), "server.webhook")
@@ -432,6 +451,8 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
         routes=tuple(routes),
         api_keys=tuple(keys),
         aliases=aliases,
+        journal_fsync=fsync,
+        journal_fsync_interval=float(_decimal(journal.get("fsync_interval", "0.05"), "journal.fsync_interval")),
     )
 
 

@@ -15,9 +15,13 @@ import uvicorn
 
 from api.app import ApiContext, create_app
 from api.auth import KeyRing
+from copier import recovery
 from copier.config import Config
 from copier.defaults import admin_key
+from copier.journal import Journal, read_records
+from copier.projector import Projector
 from copier.sources import BackgroundSource, build_sources
+from copier.store.store import Store
 from copier.venues import build_connector
 from core.connector import Connector, ConnectorState
 from core.mirror import MirrorLog
@@ -58,6 +62,19 @@ class Daemon:
             conn = build_connector(account.venue, account.venue_config)
             self.connectors[account.name] = conn
         await asyncio.gather(*(self._start_connector(c) for c in self.connectors.values()))
+        self.store = await Store.open(cfg.storage_url)
+        await self.store.migrate()
+        self.projector = Projector(self.store)
+        journal_dir = cfg.data_dir / "journal"
+        state, links = recovery.load(journal_dir)
+        self.projector.extend(read_records(journal_dir))
+        self.journal = Journal(
+            journal_dir,
+            fsync=cfg.journal_fsync,
+            fsync_interval=cfg.journal_fsync_interval,
+            listener=self.projector.push,
+        )
+        self.projector.start()
         self.router = Router(
             routes=cfg.routes,
             connectors=self.connectors,
@@ -65,7 +82,13 @@ class Daemon:
             account_symbols={a.name: a.symbols for a in cfg.accounts},
             symbols=SymbolTable(cfg.aliases),
             dedupe_window=cfg.dedupe_window,
+            journal=self.journal,
+            links=links,
         )
+        resumed = recovery.resume(state, self.router, self.mirror)
+        if resumed["resumed"] or resumed["unrouted"]:
+            log.info("recovery: %(signals)d signals in the journal, %(resumed)d followers resumed", resumed)
+        self.mirror.emit("recovery", status="done", detail=resumed)
         sources = {
             s.name: WebhookSource(s.name, s.kind, s.token, s.allow_ips, s.options)
             for s in cfg.sources
@@ -136,6 +159,9 @@ class Daemon:
         except TimeoutError:
             log.warning("orders still in flight after %.0f s; stopping anyway", drain_seconds)
         await self.router.stop()
+        self.journal.close()
+        await self.projector.stop()
+        await self.store.close()
         self.api_server.should_exit = True
         await asyncio.gather(self.api_task, return_exceptions=True)
         await self.edge.close()

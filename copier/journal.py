@@ -29,7 +29,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 
 from core.enums import Action, LevelUnit, OrderType, Side, VolumeKind
+from core.links import Leg
 from core.orders import IntentKind, OrderIntent
 from core.signal import Level, Signal
 
@@ -330,9 +331,20 @@ class Journal:
         )
 
     def intent(
-        self, signal_id: str, account: str, route: str, leg: int, intent: OrderIntent, venue: str | None = None
+        self,
+        signal_id: str,
+        account: str,
+        route: str,
+        leg: int,
+        intent: OrderIntent,
+        venue: str | None = None,
+        link: Mapping[str, Any] | None = None,
     ) -> None:
-        """Record an order planned for ``account`` (before anything is sent)."""
+        """Record an order planned for ``account`` (before anything is sent).
+
+        ``link`` says what the order does to position links once it has an outcome (see
+        :mod:`copier.recovery`), so links can be rebuilt from the journal alone.
+        """
         record: dict[str, Any] = {
             "t": "intent",
             "sig": signal_id,
@@ -345,6 +357,8 @@ class Journal:
         }
         if venue is not None:
             record["venue"] = venue
+        if link is not None:
+            record["link"] = dict(link)
         self.append(record)
 
     def sent(self, signal_id: str, client_order_id: str) -> None:
@@ -387,6 +401,12 @@ class Journal:
             if value is not None:
                 record[key] = value
         self.append(record)
+
+    def link(self, leg: Leg, *, closed: bool = False) -> None:
+        """Record a link's new state for the SQL store (recovery rebuilds links from orders instead)."""
+        from copier.store.store import link_record
+
+        self.append(link_record(leg, closed=closed))
 
     def done(self, signal_id: str, account: str, status: str, reason: str | None = None) -> None:
         """Record that ``account`` is finished with the signal (its last status, and why when it did not trade)."""

@@ -25,6 +25,7 @@ from core.enums import Action, OrderType, Side, VolumeKind
 from core.errors import ConfigError, OutcomeUnknown, RateLimited, Skip, TransientError, VenueRejected
 from core.guards import Guards
 from core.instrument import ONE, ZERO, Instrument, round_down_to_step
+from core.journal import JournalWriter
 from core.links import Leg, PositionLinks, source_key
 from core.mirror import MirrorLog
 from core.orders import ExecutionReport, IntentKind, OrderIntent, ReportStatus, client_order_id
@@ -72,6 +73,8 @@ class _Job:
     route: Route
     record: SignalRecord
     symbols: AccountSymbols
+    recovering: bool = False
+    final: frozenset[str] = frozenset()
 
 
 class _Lane:
@@ -116,6 +119,7 @@ class Router:
         outcomes: OutcomeBook | None = None,
         links: PositionLinks | None = None,
         retry: RetryPolicy | None = None,
+        journal: JournalWriter | None = None,
     ) -> None:
         self.connectors = dict(connectors)
         self.mirror = mirror
@@ -123,6 +127,7 @@ class Router:
         self.outcomes = outcomes or OutcomeBook()
         self.links = links or PositionLinks()
         self.retry = retry or RetryPolicy()
+        self.journal = journal
         self.dedupe_window = dedupe_window
         self.kill_all = False
         self.killed_accounts: set[str] = set()
@@ -165,9 +170,11 @@ class Router:
                 reason=f"same signal id {signal.dedupe_key!r} already accepted",
             )
             return SubmitResult(previous[1], accepted=False, duplicate_of=previous[1])
+        subscribed = self._routes.get(signal.source, ())
+        if self.journal is not None:
+            self.journal.signal(signal, [route.account for route, _ in subscribed])
         seen[key] = (now, signal.id)
         record = self.outcomes.add(SignalRecord(signal, "accepted"))
-        subscribed = self._routes.get(signal.source, ())
         self.mirror.emit(
             "signal_accepted",
             mono_ns=signal.received_ns,
@@ -236,6 +243,38 @@ class Router:
                 await self._target(job, conn, outcome)
         except Skip as skip:
             self._skip(job, conn, outcome, skip.reason)
+        if self.journal is not None:
+            self.journal.done(signal.id, route.account, outcome.status, outcome.reason)
+
+    def recover(self, signal: Signal, account: str, final: frozenset[str], reason: str = "") -> bool:
+        """Queue an unfinished (signal, follower) found in the journal after a restart.
+
+        Orders in ``final`` already have their outcome and are not touched; every other order is
+        first looked up at the venue by its client order id and sent only when the venue does not
+        have it. Returns False when no route joins the signal's source to the account any more.
+        """
+        record = self.outcomes.get(signal.id) or self.outcomes.add(SignalRecord(signal, "accepted"))
+        self._seen.setdefault((signal.source, signal.dedupe_key), (time.monotonic(), signal.id))
+        for route, symbols in self._routes.get(signal.source, ()):
+            if route.account == account:
+                record.follower(account)
+                job = _Job(signal, route, record, symbols, recovering=True, final=final)
+                self._lane(account).queue.put_nowait(job)
+                self.mirror.emit(
+                    "order_recovering", signal_id=signal.id, source=signal.source, account=account, reason=reason
+                )
+                return True
+        return False
+
+    def remember(self, signal: Signal) -> None:
+        """Seed dedupe and the outcome book with a signal that finished before a restart."""
+        self._seen.setdefault((signal.source, signal.dedupe_key), (time.monotonic(), signal.id))
+        if self.outcomes.get(signal.id) is None:
+            self.outcomes.add(SignalRecord(signal, "accepted"))
+
+    def _link_changed(self, leg: Leg, *, closed: bool = False) -> None:
+        if self.journal is not None:
+            self.journal.link(leg, closed=closed)
 
     def _skip(self, job: _Job, conn: Connector, outcome: FollowerOutcome, reason: str) -> None:
         outcome.status, outcome.reason = "skipped", reason
@@ -312,7 +351,14 @@ class Router:
                 comment=f"copier {signal.id[-12:]}",
                 signal_price=signal.price,
             )
-            report = await self._send(job, conn, outcome, intent)
+            link = {
+                "op": "open",
+                "source": signal.source,
+                "key": key,
+                "canonical": canonical,
+                "source_side": side.value,
+            }
+            report = await self._send(job, conn, outcome, intent, leg=leg0 + index, link=link)
             if report is None:
                 continue
             leg = Leg(
@@ -331,6 +377,7 @@ class Router:
                 pending=report.status is ReportStatus.ACCEPTED,
             )
             self.links.add(leg)
+            self._link_changed(leg)
             self.mirror.emit(
                 "position_linked",
                 signal_id=signal.id,
@@ -414,12 +461,13 @@ class Router:
                 position_id=leg.position_id,
                 reduce_only=True,
             )
-            report = await self._send(job, conn, outcome, intent)
+            report = await self._send(job, conn, outcome, intent, leg=index, link=_on(leg, "close"))
             if report is None:
                 continue
             leg.volume -= volume
             if leg.volume <= 0:
                 self.links.remove(leg)
+            self._link_changed(leg, closed=leg.volume <= 0)
             self.mirror.emit(
                 "position_closed" if leg.volume <= 0 else "position_reduced",
                 signal_id=signal.id,
@@ -438,8 +486,9 @@ class Router:
         intent = OrderIntent(
             kind=IntentKind.CANCEL, client_order_id=cid, symbol=leg.symbol, side=leg.side, order_id=leg.order_id
         )
-        if await self._send(job, conn, outcome, intent) is not None:
+        if await self._send(job, conn, outcome, intent, link=_on(leg, "cancel")) is not None:
             self.links.remove(leg)
+            self._link_changed(leg, closed=True)
 
     async def _cancel(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
         legs = self._legs(job, pending=True)
@@ -471,7 +520,7 @@ class Router:
                 position_id=leg.position_id,
                 order_id=leg.order_id if leg.pending else None,
             )
-            await self._send(job, conn, outcome, intent)
+            await self._send(job, conn, outcome, intent, leg=index, link=_on(leg, "modify"))
 
     async def _reverse(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
         signal = job.signal
@@ -502,8 +551,9 @@ class Router:
                 position_id=leg.position_id,
                 reduce_only=True,
             )
-            if await self._send(job, conn, outcome, intent) is not None:
+            if await self._send(job, conn, outcome, intent, leg=base + index, link=_on(leg, "close")) is not None:
                 self.links.remove(leg)
+                self._link_changed(leg, closed=True)
 
     async def _target(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
         """Bring the follower to the size that matches the source's target position."""
@@ -549,19 +599,33 @@ class Router:
                 position_id=leg.position_id,
                 reduce_only=True,
             )
-            if await self._send(job, conn, outcome, intent) is not None:
+            if await self._send(job, conn, outcome, intent, leg=300 + index, link=_on(leg, "close")) is not None:
                 leg.volume -= volume
                 remaining -= volume
                 if leg.volume <= 0:
                     self.links.remove(leg)
+                self._link_changed(leg, closed=leg.volume <= 0)
 
     # -- sending ----------------------------------------------------------------------------
 
     async def _send(
-        self, job: _Job, conn: Connector, outcome: FollowerOutcome, intent: OrderIntent
+        self,
+        job: _Job,
+        conn: Connector,
+        outcome: FollowerOutcome,
+        intent: OrderIntent,
+        *,
+        leg: int = 0,
+        link: Mapping[str, Any] | None = None,
     ) -> ExecutionReport | None:
-        """Send one intent with the outcome policy; None when it did not happen."""
+        """Send one intent with the outcome policy; None when it did not happen (or, in recovery,
+        when it already happened before the restart and its effect is already in the links)."""
         signal, account = job.signal, job.route.account
+        if job.recovering and intent.client_order_id in job.final:
+            return None
+        journal = self.journal
+        if journal is not None:
+            journal.intent(signal.id, account, job.route.name, leg, intent, conn.venue, link)
         base: dict[str, Any] = {
             "signal_id": signal.id,
             "source": signal.source,
@@ -589,7 +653,7 @@ class Router:
             **base,
         )
         attempt = 0
-        reconciling = False
+        reconciling = job.recovering
         while True:
             attempt += 1
             try:
@@ -603,6 +667,8 @@ class Router:
                 else:
                     report = await conn.submit(intent)
             except VenueRejected as exc:
+                if journal is not None:
+                    journal.result(signal.id, intent.client_order_id, "rejected", reason=exc.reason, code=exc.code)
                 entry.update(status="rejected", reason=exc.reason, code=exc.code)
                 outcome.status, outcome.reason = "rejected", exc.reason
                 self.mirror.emit(
@@ -627,6 +693,8 @@ class Router:
             except OutcomeUnknown as exc:
                 self.mirror.emit("order_unknown", status="unknown", reason=exc.reason, **base)
                 if attempt >= self.retry.reconcile_attempts:
+                    if journal is not None:
+                        journal.result(signal.id, intent.client_order_id, "unknown", reason=exc.reason)
                     entry.update(status="unknown", reason=exc.reason)
                     outcome.status, outcome.reason = "unknown", f"outcome unknown after {attempt} tries: {exc.reason}"
                     return None
@@ -638,6 +706,18 @@ class Router:
         latency_us = (report.t_wire_ns - t0) // 1000
         ack_us = (report.t_ack_ns - t0) // 1000
         status = report.status.value
+        if journal is not None:
+            journal.result(
+                signal.id,
+                intent.client_order_id,
+                status,
+                venue_order_id=report.venue_order_id,
+                position_id=report.position_id,
+                filled=report.filled_volume,
+                price=report.fill_price,
+                latency_us=latency_us,
+                ack_us=ack_us,
+            )
         entry.update(
             status=status,
             venue_order_id=report.venue_order_id,
@@ -660,6 +740,8 @@ class Router:
         return report
 
     def _give_up(self, entry: dict[str, Any], outcome: FollowerOutcome, base: dict[str, Any], reason: str) -> None:
+        if self.journal is not None:
+            self.journal.result(base["signal_id"], base["client_order_id"], "failed", reason=reason)
         entry.update(status="failed", reason=reason)
         outcome.status, outcome.reason = "failed", reason
         self.mirror.emit("order_failed", status="failed", reason=reason, **base)
@@ -674,3 +756,8 @@ def _levels_for(
     new_sl = sl.resolve(entry, leg.side, is_stop=True, instrument=inst) if sl else None
     new_tp = tp.resolve(entry, leg.side, is_stop=False, instrument=inst) if tp else None
     return new_sl, new_tp
+
+
+def _on(leg: Leg, op: str) -> dict[str, str]:
+    """Link info for an order that acts on an existing follower position."""
+    return {"op": op, "open_cid": leg.client_order_id}

@@ -284,6 +284,7 @@ class BinanceSim:
         r.add_get("/ws/{key}", self._user_stream)
         r.add_get("/private/ws/{key}", self._user_stream)
         r.add_get("/__sim/orders", self._sim_orders)
+        r.add_get("/__sim/book", self._sim_book)
         r.add_post("/__sim/price", self._sim_price)
         r.add_post("/__sim/fault", self._sim_fault)
         return app
@@ -1196,6 +1197,10 @@ class BinanceSim:
         return {"id": rid, "status": 200, "result": result, "rateLimits": limits}
 
     # -- side endpoints --------------------------------------------------------------------------
+
+    async def _sim_book(self, request: web.Request) -> web.StreamResponse:
+        """Every order the venue accepted, by client order id (a harness's count of what really exists)."""
+        return self._json([{"client_order_id": order.get("clientOrderId", "")} for order in self.orders.values()])
 
     async def _sim_orders(self, request: web.Request) -> web.StreamResponse:
         return self._json(self.arrivals)

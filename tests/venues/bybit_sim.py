@@ -160,6 +160,7 @@ class BybitSim:
         app.router.add_get("/v5/trade", self._trade_ws)
         app.router.add_get("/v5/private", self._private_ws)
         app.router.add_get("/__sim/orders", self._sim_orders)
+        app.router.add_get("/__sim/book", self._sim_book)
         app.router.add_post("/__sim/price", self._sim_price)
         app.router.add_post("/__sim/fault", self._sim_fault)
         return app
@@ -877,6 +878,10 @@ class BybitSim:
         return ws
 
     # ------------------------------------------------------------------ side endpoints
+
+    async def _sim_book(self, request: web.Request) -> web.Response:
+        """Every order the venue accepted, by client order id (a harness's count of what really exists)."""
+        return web.json_response([{"client_order_id": order.get("orderLinkId", "")} for order in self.orders.values()])
 
     async def _sim_orders(self, request: web.Request) -> web.Response:
         return web.json_response(

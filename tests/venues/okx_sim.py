@@ -197,6 +197,7 @@ class OkxSim:
         app.router.add_get("/api/v5/trade/order-algo", self._get_algo)
         app.router.add_get("/ws/v5/private", self._ws)
         app.router.add_get("/__sim/orders", self._sim_orders)
+        app.router.add_get("/__sim/book", self._sim_book)
         app.router.add_post("/__sim/price", self._sim_price)
         app.router.add_post("/__sim/fault", self._sim_fault)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -961,6 +962,10 @@ class OkxSim:
             await ws.send_str(text)
 
     # -- side endpoints --------------------------------------------------------------------
+
+    async def _sim_book(self, request: web.Request) -> web.Response:
+        """Every order the venue accepted, by client order id (a harness's count of what really exists)."""
+        return self._json([{"client_order_id": order.get("clOrdId", "")} for order in self.orders.values()])
 
     async def _sim_orders(self, request: web.Request) -> web.Response:
         return self._json(self.arrivals)

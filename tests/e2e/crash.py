@@ -1,0 +1,197 @@
+"""Crash proof: SIGKILL the daemon at random moments while signals flow, restart, and check with the
+venue simulators' own books that every (signal, follower) was executed exactly once or skipped with
+a recorded reason.
+
+The load generator behaves like TradingView: it resends a signal (same id) until it gets a 200.
+Venues are simulator processes that outlive the daemon; their ``/__sim/book`` lists the orders they
+really hold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from copier.journal import FollowerState, replay
+from core.orders import client_order_id
+from tests.e2e.daemon import ROOT, free_port, write_config
+from tests.e2e.sims import SimProcess
+from tests.helpers import eventually_sync
+
+TOKEN = "crash-token"
+
+
+@dataclass
+class CrashReport:
+    kills: int = 0
+    signals: int = 0
+    follower_orders: int = 0
+    duplicates: int = 0
+    lost: int = 0
+    skipped: int = 0
+    resumed_followers: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "problems"} | {"problems": self.problems[:20]}
+
+
+class _Daemon:
+    def __init__(self, config: Path, api: int, webhook: int) -> None:
+        self.config, self.api, self.webhook = config, api, webhook
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "COPIER_API_KEY": "crash-admin"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "copier.cli", "run", "--config", str(self.config)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+        def healthy() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"daemon exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.api}/api/v1/health", timeout=2) as response:
+                    return response.status == 200
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                return False
+
+        eventually_sync(healthy, timeout=60)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+class _Sender(threading.Thread):
+    """Posts signals in order, resending each until it is answered 200."""
+
+    def __init__(self, port: int, ids: list[str], acked: set[str], rate: float, rng: random.Random) -> None:
+        super().__init__(daemon=True)
+        self.port, self.ids, self.acked, self.rate, self.rng = port, ids, acked, rate, rng
+        self.stop_flag = threading.Event()
+
+    def run(self) -> None:
+        for signal_id in self.ids:
+            while signal_id not in self.acked and not self.stop_flag.is_set():
+                body = json.dumps({"action": "buy", "symbol": "BTCUSDT", "volume": "0.001", "id": signal_id}).encode()
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{self.port}/webhook/tv?token={TOKEN}", data=body, method="POST"
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=3) as response:
+                        if response.status == 200:
+                            self.acked.add(signal_id)
+                except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                    if self.stop_flag.wait(0.02):
+                        return
+            if self.stop_flag.wait(self.rng.expovariate(self.rate)):
+                return
+
+
+def _book(sim: SimProcess) -> Counter[str]:
+    with urllib.request.urlopen(sim.base_url + "/__sim/book", timeout=10) as response:
+        return Counter(order["client_order_id"] for order in json.loads(response.read()))
+
+
+def _fault(sim: SimProcess, **faults: float) -> None:
+    request = urllib.request.Request(sim.base_url + "/__sim/fault", data=json.dumps(faults).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def run(folder: Path, sims: list[SimProcess], *, kills: int, per_round: int, seed: int = 1,
+        rate: float = 6.0, venue_latency_ms: float = 80.0) -> CrashReport:
+    """Fire ``kills × per_round`` signals across ``kills`` SIGKILLs; verify against the venues.
+
+    Each venue answers ``venue_latency_ms`` after it has acted, so many kills land while orders
+    are executed at the venue but unanswered: the case that must be reconciled, not resent.
+    """
+    rng = random.Random(seed)
+    for sim in sims:
+        _fault(sim, latency_ms=venue_latency_ms)
+    accounts = [f"{sim.venue}{index}" for index, sim in enumerate(sims)]
+    body = f'[journal]\nfsync = "never"\n[[sources]]\nname = "tv"\nkind = "tradingview"\ntoken = "{TOKEN}"\n'
+    for sim, account in zip(sims, accounts, strict=True):
+        body += sim.account_toml(account)
+        body += (
+            f'[[routes]]\nsource = "tv"\naccount = "{account}"\nsizing = {{ mode = "fixed", volume = 0.002 }}\n'
+        )
+    webhook, api = free_port(), free_port()
+    config = write_config(folder, body, webhook=webhook, api=api)
+    daemon = _Daemon(config, api, webhook)
+    ids = [f"c{n:05d}" for n in range(kills * per_round)]
+    acked: set[str] = set()
+    report = CrashReport(kills=kills, signals=len(ids))
+    for round_index in range(kills):
+        daemon.start()
+        window = ids[: (round_index + 1) * per_round]
+        sender = _Sender(webhook, window, acked, rate, rng)
+        sender.start()
+        time.sleep(rng.uniform(0.05, per_round / rate))  # the moment of the kill is what is random
+        daemon.kill()
+        sender.stop_flag.set()
+        sender.join(10)
+    daemon.start()
+    sender = _Sender(webhook, ids, acked, rate * 4, rng)
+    sender.start()
+    sender.join(600)
+    journal_dir = folder / "data" / "journal"
+
+    def settled() -> bool:
+        return not replay(journal_dir).unfinished()
+
+    eventually_sync(settled, timeout=120, interval=0.2)
+    daemon.stop()
+
+    state = replay(journal_dir)
+    books = {account: _book(sim) for sim, account in zip(sims, accounts, strict=True)}
+    by_origin = {entry.signal.origin_id: entry for entry in state.signals.values()}
+    for account, book in books.items():
+        expected = {client_order_id("tv", sid, f"tv>{account}", 0) for sid in ids}
+        for cid, count in book.items():
+            if cid not in expected:
+                report.duplicates += count
+                report.problems.append(f"{account}: order {cid} belongs to no signal")
+            elif count > 1:
+                report.duplicates += count - 1
+                report.problems.append(f"{account}: order {cid} held {count} times")
+        for sid in ids:
+            cid = client_order_id("tv", sid, f"tv>{account}", 0)
+            entry = by_origin.get(sid)
+            if book.get(cid):
+                report.follower_orders += 1
+                continue
+            follower = entry.followers.get(account) if entry else None
+            done = follower.done if follower else None
+            if follower is not None and follower.state is FollowerState.FINISHED and done and done.get("reason"):
+                report.skipped += 1
+                continue
+            report.lost += 1
+            report.problems.append(f"{account}: signal {sid} never executed and has no recorded reason")
+    mirror = folder / "data" / "mirror.jsonl"
+    if mirror.exists():
+        report.resumed_followers = sum(
+            1 for line in mirror.read_text().splitlines() if '"event":"order_recovering"' in line
+        )
+    return report
