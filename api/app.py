@@ -1,6 +1,5 @@
 """The FastAPI application of the control plane."""
 
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,6 +13,7 @@ from api.schemas import KillSwitchIn, KillSwitchOut, LevelIn, SignalIn, SubmitOu
 from core.connector import Connector
 from core.enums import Action, LevelUnit, OrderType, Side, VolumeKind
 from core.errors import ParseError
+from core.mirror import MirrorLog
 from core.router import Router
 from core.signal import Level, Signal
 
@@ -26,6 +26,7 @@ class ApiContext:
     connectors: Mapping[str, Connector]
     keys: KeyRing
     sources: tuple[str, ...]
+    mirror: MirrorLog
     accepting: Callable[[], bool] = lambda: True
 
 
@@ -172,4 +173,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         ctx.router.set_kill_switch(body.on, body.account)
         return KillSwitchOut(all=ctx.router.kill_all, accounts=sorted(ctx.router.killed_accounts))
 
+    from api.logs import log_routes
+
+    app.include_router(log_routes(ctx))
     return app

@@ -107,11 +107,18 @@ class Daemon:
             connectors=self.connectors,
             keys=keys,
             sources=tuple(s.name for s in cfg.sources),
+            mirror=self.mirror,
             accepting=lambda: self.edge.accepting,
         )
         app = create_app(context)
         server_config = uvicorn.Config(
-            app, host=cfg.api.host, port=cfg.api.port, log_level="warning", access_log=False, lifespan="off"
+            app,
+            host=cfg.api.host,
+            port=cfg.api.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
         )
         self.api_server = _EmbeddedServer(server_config)
         self.api_task = asyncio.create_task(self.api_server.serve(), name="control-plane")
@@ -141,6 +148,7 @@ class Daemon:
                     url += f"?token={source.token}"
                 lines.append(f"  webhook   {url}")
         lines.append(f"  api       http://{cfg.api.host}:{self.api_port}/api/v1   (docs: /docs)")
+        lines.append(f"  viewer    http://{cfg.api.host}:{self.api_port}/logs")
         lines.append(f"  api key   {self.admin_key}   (admin; send as 'Authorization: Bearer <key>')")
         for source in cfg.sources:
             if source.kind == "filedrop":
