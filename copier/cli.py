@@ -48,6 +48,20 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a configuration file and exit")
     check.add_argument("--config", help="TOML configuration file")
 
+    backup = sub.add_parser("backup", help="write a consistent snapshot of store, journal and credentials")
+    backup.add_argument("file")
+    backup.add_argument("--config", help="TOML configuration file")
+    backup.add_argument("--include-key", action="store_true", help="also put the master key in the archive")
+
+    restore = sub.add_parser("restore", help="unpack a backup into the data folder (daemon stopped)")
+    restore.add_argument("file")
+    restore.add_argument("--config", help="TOML configuration file")
+    restore.add_argument("--force", action="store_true", help="replace a data folder that is not empty")
+
+    from copier import accounts_cli
+
+    accounts_cli.register(sub)
+
     send = sub.add_parser("send", help="send a manual signal to the running daemon")
     send.add_argument("action", choices=sorted(SEND_ACTIONS))
     send.add_argument("symbol", nargs="?")
@@ -133,6 +147,23 @@ def main(argv: list[str] | None = None) -> int:
             from copier.daemon import run
 
             run(cfg)
+            return 0
+        if args.command == "accounts":
+            result: int = args.func(args)
+            return result
+        if args.command in ("backup", "restore"):
+            from copier.store.backup import BackupError, backup, restore
+
+            cfg = load_config(args.config)
+            try:
+                if args.command == "backup":
+                    manifest = backup(cfg.data_dir, cfg.storage_url, args.file, include_key=args.include_key)
+                else:
+                    manifest = restore(args.file, cfg.data_dir, force=args.force)
+            except BackupError as exc:
+                print(f"{args.command} failed: {exc}", file=sys.stderr)
+                return 1
+            print(json.dumps(manifest, indent=2, default=str))
             return 0
         if args.command == "check":
             cfg = load_config(args.config)

@@ -359,7 +359,7 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
             raise ConfigError(f"unknown source kind {kind!r}; use one of {choices}", f"{where}.kind")
         if kind in MASTER_KINDS:
             settings = {k: v for k, v in table.items() if k not in ("name", "kind")}
-            master = venue_settings(kind, name, settings, where, base)
+            master = venue_settings(kind, name, settings, where, base, folder)
             sources.append(SourceConfig(name, kind, venue_config=master))
             continue
         token = resolve_secret(table["token"], f"{where}.token", base) if "token" in table else None
@@ -396,7 +396,7 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
             suffix=str(table.get("symbol_suffix", "")),
         )
         settings = {k: v for k, v in table.items() if k not in ACCOUNT_KEYS_COMMON}
-        venue_config = venue_settings(venue, name, settings, where, base)
+        venue_config = venue_settings(venue, name, settings, where, base, folder)
         accounts.append(AccountConfig(name, venue, symbols, settings, venue_config))
     _unique([a.name for a in accounts], "accounts")
 

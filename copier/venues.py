@@ -37,8 +37,29 @@ VENUES: dict[str, VenueKind] = {
 }
 
 
-def venue_settings(venue: str, name: str, table: Mapping[str, Any], where: str, base: Path) -> Any:
-    """Validate one account's venue table into that venue's config object."""
+def _stored(name: str, data_dir: Path | None, where: str) -> Mapping[str, str]:
+    """The account's secrets from the encrypted credential store, when it has any."""
+    if data_dir is None:
+        return {}
+    from copier.credentials import STORE_FILE, CredentialError, CredentialStore, load_master_key
+
+    if not (data_dir / STORE_FILE).exists():
+        return {}
+    try:
+        found = CredentialStore(data_dir / STORE_FILE, load_master_key(data_dir, create=False)).get(name)
+    except (CredentialError, OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the encrypted credential store: {exc}", where) from None
+    return dict(found) if found is not None else {}
+
+
+def venue_settings(
+    venue: str, name: str, table: Mapping[str, Any], where: str, base: Path, data_dir: Path | None = None
+) -> Any:
+    """Validate one account's venue table into that venue's config object.
+
+    Secrets come from the table (``env:``/``file:`` references) or, when the table leaves them out,
+    from the encrypted credential store (``copier accounts add NAME``).
+    """
     kind = VENUES.get(venue)
     if kind is None:
         raise ConfigError(f"unknown venue {venue!r}; use one of {', '.join(sorted(VENUES))}", f"{where}.venue")
@@ -47,6 +68,10 @@ def venue_settings(venue: str, name: str, table: Mapping[str, Any], where: str, 
         for key, value in table.items()
         if key != "venue"
     }
+    if venue != "paper" and any(key not in resolved for key in SECRET_KEYS):
+        for key, value in _stored(name, data_dir, where).items():
+            if key in SECRET_KEYS:
+                resolved.setdefault(key, value)
     config_class = getattr(importlib.import_module(kind.module), kind.config)
     try:
         if venue == "paper":

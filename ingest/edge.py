@@ -7,7 +7,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -159,6 +159,9 @@ class IngestEdge:
         try:
             signal = build_signal(raw, source=name, received_ns=t0, options=options)
             check_age(signal, options)
+            if source.token and source.token in signal.raw:
+                # The input is kept for the record; the source's secret is not.
+                signal = replace(signal, raw=signal.raw.replace(source.token, "***"))
         except ParseError as exc:
             return self._refuse(name, exc, body)
         try:

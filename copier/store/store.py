@@ -379,7 +379,7 @@ class Store:
             kwargs["pool_pre_ping"] = True
         else:
             raise ValueError(f"unsupported store backend {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg")
-        engine = create_async_engine(url, **kwargs)
+        engine = create_async_engine(url, hide_parameters=True, **kwargs)
         if backend == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         store = cls(engine, url, schema)

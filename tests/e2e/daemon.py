@@ -34,6 +34,8 @@ class RunningDaemon:
     key: str
     mirror: Path
     data: Path
+    stdout: Path
+    stderr: Path
 
     def post(self, path: str, body: bytes | dict[str, Any], *, base: str | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
@@ -77,16 +79,18 @@ def running_daemon(folder: Path, body: str, env: dict[str, str] | None = None):
     config = write_config(folder, body, webhook=webhook, api=api)
     key = "test-admin-key-" + os.urandom(6).hex()
     environment = {**os.environ, "COPIER_API_KEY": key, **(env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "copier.cli", "run", "--config", str(config)],
-        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    out, err = folder / "daemon.out", folder / "daemon.err"
+    with open(out, "w") as out_file, open(err, "w") as err_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "copier.cli", "run", "--config", str(config)],
+            cwd=ROOT, env=environment, stdout=out_file, stderr=err_file, text=True,
+        )
     daemon = RunningDaemon(process, f"http://127.0.0.1:{webhook}", f"http://127.0.0.1:{api}", key,
-                           folder / "data" / "mirror.jsonl", folder / "data")
+                           folder / "data" / "mirror.jsonl", folder / "data", out, err)
 
     def up() -> bool:
         if process.poll() is not None:
-            raise AssertionError(f"daemon exited: {process.stderr.read() if process.stderr else ''}")
+            raise AssertionError(f"daemon exited: {err.read_text()}")
         try:
             return daemon.api_get("/api/v1/health")[0] == 200
         except (urllib.error.URLError, ConnectionError):
