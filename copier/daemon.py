@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -18,8 +19,7 @@ from api.auth import KeyRing
 from copier import recovery
 from copier.config import Config
 from copier.defaults import admin_key
-from copier.journal import Journal, read_records
-from copier.projector import Projector
+from copier.journal import Journal
 from copier.sources import BackgroundSource, build_sources
 from copier.store.store import Store
 from copier.venues import build_connector
@@ -64,17 +64,22 @@ class Daemon:
         await asyncio.gather(*(self._start_connector(c) for c in self.connectors.values()))
         self.store = await Store.open(cfg.storage_url)
         await self.store.migrate()
-        self.projector = Projector(self.store)
+        await self.store.close()
         journal_dir = cfg.data_dir / "journal"
         state, links = recovery.load(journal_dir)
-        self.projector.extend(read_records(journal_dir))
-        self.journal = Journal(
-            journal_dir,
-            fsync=cfg.journal_fsync,
-            fsync_interval=cfg.journal_fsync_interval,
-            listener=self.projector.push,
+        self.journal = Journal(journal_dir, fsync=cfg.journal_fsync, fsync_interval=cfg.journal_fsync_interval)
+        # The SQL store is fed from the journal by a process of its own: no SQL work on this loop.
+        self.projector = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "copier.projector",
+            "--journal",
+            str(journal_dir),
+            "--url",
+            cfg.storage_url,
+            "--parent",
+            str(os.getpid()),
         )
-        self.projector.start()
         self.router = Router(
             routes=cfg.routes,
             connectors=self.connectors,
@@ -168,8 +173,13 @@ class Daemon:
             log.warning("orders still in flight after %.0f s; stopping anyway", drain_seconds)
         await self.router.stop()
         self.journal.close()
-        await self.projector.stop()
-        await self.store.close()
+        if self.projector.returncode is None:
+            self.projector.terminate()
+            try:
+                await asyncio.wait_for(self.projector.wait(), 30)
+            except TimeoutError:
+                log.warning("the store projector did not finish in 30 s; it resumes from the journal next start")
+                self.projector.kill()
         self.api_server.should_exit = True
         await asyncio.gather(self.api_task, return_exceptions=True)
         await self.edge.close()

@@ -24,6 +24,7 @@ gives each (signal, follower) its :class:`FollowerState`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -280,6 +281,8 @@ class Journal:
         self.max_segment_bytes = max_segment_bytes
         self.listener = listener
         self._lock = threading.Lock()
+        self._deferred: list[dict[str, Any]] = []
+        self._flush_scheduled = False
         self._fd = -1
         self._seq = 0
         self._size = 0
@@ -303,7 +306,40 @@ class Journal:
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record; when this returns, the bytes are in the OS page cache."""
-        line = orjson.dumps(record) + b"\n"
+        self._write(orjson.dumps(record) + b"\n", 1)
+        if self.listener is not None:
+            self.listener(record)
+
+    def defer(self, *records: dict[str, Any]) -> None:
+        """Queue records to be written together at the end of the current event-loop turn.
+
+        For records whose loss in a crash recovery already covers (an order's outcome is asked of
+        the venue again by its client order id): one ``write(2)`` per turn instead of one per record.
+        Without a running loop they are written at once.
+        """
+        self._deferred.extend(records)
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush_deferred()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self.flush_deferred)
+
+    def flush_deferred(self) -> None:
+        """Write every deferred record now."""
+        self._flush_scheduled = False
+        records, self._deferred = self._deferred, []
+        if not records or self._fd < 0:
+            return
+        self._write(b"".join(orjson.dumps(r) + b"\n" for r in records), len(records))
+        if self.listener is not None:
+            for record in records:
+                self.listener(record)
+
+    def _write(self, line: bytes, count: int) -> None:
         with self._lock:
             if self._fd < 0:
                 raise JournalError("the journal is closed")
@@ -311,12 +347,10 @@ class Journal:
                 self._rotate_locked()
             os.write(self._fd, line)
             self._size += len(line)
-            self._written += 1
+            self._written += count
             if self.policy is FsyncPolicy.ALWAYS:
                 os.fsync(self._fd)
                 self._synced = self._written
-        if self.listener is not None:
-            self.listener(record)
 
     def signal(self, signal: Signal, followers: Iterable[str]) -> None:
         """Record an accepted signal and the follower accounts it is dispatched to."""
@@ -402,18 +436,72 @@ class Journal:
                 record[key] = value
         self.append(record)
 
+    def outcome(
+        self,
+        signal_id: str,
+        account: str,
+        route: str,
+        leg: int,
+        intent: OrderIntent,
+        venue: str | None,
+        link: Mapping[str, Any] | None,
+        status: str,
+        **result: Any,
+    ) -> None:
+        """An order's intent and its outcome, written together after the venue answered.
+
+        Nothing is journaled before the send: recovery plans an unfinished follower again and
+        asks the venue by the (deterministic) client order id before sending anything.
+        """
+        planned: dict[str, Any] = {
+            "t": "intent",
+            "sig": signal_id,
+            "ts": _now_us(),
+            "acct": account,
+            "route": route,
+            "leg": leg,
+            "cid": intent.client_order_id,
+            "intent": intent_to_json(intent),
+        }
+        if venue is not None:
+            planned["venue"] = venue
+        if link is not None:
+            planned["link"] = dict(link)
+        answer: dict[str, Any] = {
+            "t": "result",
+            "sig": signal_id,
+            "ts": planned["ts"],
+            "cid": intent.client_order_id,
+            "status": status,
+        }
+        for key, name in (
+            ("venue_order_id", "vid"),
+            ("position_id", "pos"),
+            ("reason", "reason"),
+            ("latency_us", "lat"),
+            ("ack_us", "ack"),
+        ):
+            if result.get(key) is not None:
+                answer[name] = result[key]
+        for key, name in (("filled", "filled"), ("price", "price")):
+            if result.get(key) is not None:
+                answer[name] = _dec(result[key])
+        if result.get("code") is not None:
+            answer["code"] = str(result["code"])
+        self.defer(planned, answer)
+
     def link(self, leg: Leg, *, closed: bool = False) -> None:
         """Record a link's new state for the SQL store (recovery rebuilds links from orders instead)."""
         from copier.store.store import link_record
 
-        self.append(link_record(leg, closed=closed))
+        self.defer(link_record(leg, closed=closed))
 
     def done(self, signal_id: str, account: str, status: str, reason: str | None = None) -> None:
         """Record that ``account`` is finished with the signal (its last status, and why when it did not trade)."""
         record: dict[str, Any] = {"t": "done", "sig": signal_id, "ts": _now_us(), "acct": account, "status": status}
         if reason is not None:
             record["reason"] = reason
-        self.append(record)
+        self.defer(record)
 
     # -- durability -------------------------------------------------------------------------
 
@@ -448,7 +536,8 @@ class Journal:
                 continue
 
     def close(self) -> None:
-        """Sync (unless the policy is ``never``) and close the current segment."""
+        """Write deferred records, sync (unless the policy is ``never``) and close the current segment."""
+        self.flush_deferred()
         self._closed.set()
         if self._thread is not None:
             self._thread.join()

@@ -1,64 +1,134 @@
-"""Feeds the SQL store from the journal in the background, in batches, off the hot path."""
+"""Feeds the SQL store from the journal, in its own process, so no SQL work runs in the daemon.
+
+    python -m copier.projector --journal DIR --url URL [--parent PID]
+
+It tails the journal's segments from the position it last applied (kept in
+``<journal>/.projected``), applies complete lines to the store in batches, and on SIGTERM (or
+when its parent is gone) drains what is left and exits. Records are idempotent in the store, so
+reading a stretch twice after a crash is harmless.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
-from collections.abc import Iterable
+import os
+import signal
+from pathlib import Path
 from typing import Any
 
+import orjson
+
+from copier.journal import segments
 from copier.store.store import Store
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("copier.projector")
+
+POSITION_FILE = ".projected"
 
 
-class Projector:
-    """Collects journal records (``push`` is the journal's listener) and applies them every ``interval``.
+class JournalTail:
+    """Reads the journal's complete lines after a remembered (segment, offset)."""
 
-    A failed batch is kept and retried, so the store catches up after an outage; records are
-    idempotent in the store, so replaying the journal into it at start is safe.
-    """
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.segment = ""
+        self.offset = 0
+        self._load()
 
-    def __init__(self, store: Store, *, interval: float = 0.1, batch: int = 5000) -> None:
-        self.store = store
-        self.interval = interval
-        self.batch = batch
-        self._pending: list[dict[str, Any]] = []
-        self._task: asyncio.Task[None] | None = None
-        self.applied = 0
-        self.failures = 0
+    def _load(self) -> None:
+        try:
+            saved = orjson.loads((self.folder / POSITION_FILE).read_bytes())
+            self.segment, self.offset = str(saved["segment"]), int(saved["offset"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.segment, self.offset = "", 0
 
-    def push(self, record: dict[str, Any]) -> None:
-        self._pending.append(record)
+    def save(self) -> None:
+        temp = self.folder / (POSITION_FILE + ".tmp")
+        temp.write_bytes(orjson.dumps({"segment": self.segment, "offset": self.offset}))
+        os.replace(temp, self.folder / POSITION_FILE)
 
-    def extend(self, records: Iterable[dict[str, Any]]) -> None:
-        self._pending.extend(records)
+    def read(self, limit: int = 5000) -> list[dict[str, Any]]:
+        """Up to ``limit`` new records, advancing the position past them."""
+        records: list[dict[str, Any]] = []
+        for path in segments(self.folder):
+            if self.segment and path.name < self.segment:
+                continue
+            if path.name != self.segment:
+                self.segment, self.offset = path.name, 0
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if self.offset > size:  # the segment was rewritten (compaction): read it again
+                    self.offset = 0
+                handle.seek(self.offset)
+                data = handle.read(max(0, size - self.offset))
+            end = data.rfind(b"\n") + 1
+            for line in data[:end].splitlines():
+                if line.strip():
+                    try:
+                        records.append(orjson.loads(line))
+                    except orjson.JSONDecodeError:
+                        log.warning("skipping an unreadable journal line in %s", path.name)
+            self.offset += end
+            if len(records) >= limit or end < len(data):
+                break
+        return records
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="store-projector")
 
-    async def _run(self) -> None:
+async def project(journal: Path, url: str, stop: asyncio.Event, *, interval: float = 0.2) -> int:
+    """Apply the journal to the store until ``stop`` is set, then drain; returns records applied."""
+    store = await Store.open(url)
+    await store.migrate()
+    tail = JournalTail(journal)
+    applied = 0
+    try:
         while True:
-            await asyncio.sleep(self.interval)
-            await self.flush()
-
-    async def flush(self) -> None:
-        while self._pending:
-            batch = self._pending[: self.batch]
+            records = tail.read()
+            if records:
+                await store.apply(records)
+                tail.save()
+                applied += len(records)
+                continue
+            if stop.is_set():
+                return applied
             try:
-                await self.store.apply(batch)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.failures += 1
-                log.exception("store projection failed; %d records kept for the next try", len(self._pending))
-                return
-            del self._pending[: len(batch)]
-            self.applied += len(batch)
+                await asyncio.wait_for(stop.wait(), interval)
+            except TimeoutError:
+                pass
+    finally:
+        await store.close()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        await self.flush()
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--journal", required=True, type=Path)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--parent", type=int, default=0, help="exit once this process is gone")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+
+        async def watch_parent() -> None:
+            while args.parent and not stop.is_set():
+                if os.getppid() != args.parent:
+                    stop.set()
+                await asyncio.sleep(1)
+
+        watcher = asyncio.create_task(watch_parent(), name="projector-parent-watch")
+        try:
+            await project(args.journal, args.url, stop)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,6 @@ order state change, so that after a crash every (signal, follower) can be finish
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from typing import Any, Protocol
 
 from core.links import Leg
@@ -17,32 +16,24 @@ class JournalWriter(Protocol):
 
     def signal(self, signal: Signal, followers: Iterable[str]) -> None: ...
 
-    def intent(
+    def outcome(
         self,
         signal_id: str,
         account: str,
         route: str,
         leg: int,
         intent: OrderIntent,
-        venue: str | None = None,
-        link: Mapping[str, Any] | None = None,
-    ) -> None: ...
-
-    def result(
-        self,
-        signal_id: str,
-        client_order_id: str,
+        venue: str | None,
+        link: Mapping[str, Any] | None,
         status: str,
-        *,
-        venue_order_id: str | None = None,
-        position_id: str | None = None,
-        filled: Decimal | None = None,
-        price: Decimal | None = None,
-        reason: str | None = None,
-        code: str | int | None = None,
-        latency_us: int | None = None,
-        ack_us: int | None = None,
-    ) -> None: ...
+        **result: Any,
+    ) -> None:
+        """An order's intent and outcome, after the venue answered (or after giving up).
+
+        ``result`` may carry venue_order_id, position_id, filled, price, reason, code, latency_us,
+        ack_us. Nothing is written before the send: recovery asks the venue by client order id.
+        """
+        ...
 
     def done(self, signal_id: str, account: str, status: str, reason: str | None = None) -> None: ...
 

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -624,8 +624,11 @@ class Router:
         if job.recovering and intent.client_order_id in job.final:
             return None
         journal = self.journal
-        if journal is not None:
-            journal.intent(signal.id, account, job.route.name, leg, intent, conn.venue, link)
+
+        def record(status: str, **result: Any) -> None:
+            if journal is not None:
+                journal.outcome(signal.id, account, job.route.name, leg, intent, conn.venue, link, status, **result)
+
         base: dict[str, Any] = {
             "signal_id": signal.id,
             "source": signal.source,
@@ -667,8 +670,7 @@ class Router:
                 else:
                     report = await conn.submit(intent)
             except VenueRejected as exc:
-                if journal is not None:
-                    journal.result(signal.id, intent.client_order_id, "rejected", reason=exc.reason, code=exc.code)
+                record("rejected", reason=exc.reason, code=exc.code)
                 entry.update(status="rejected", reason=exc.reason, code=exc.code)
                 outcome.status, outcome.reason = "rejected", exc.reason
                 self.mirror.emit(
@@ -676,25 +678,24 @@ class Router:
                 )
                 return None
             except ConfigError as exc:
-                self._give_up(entry, outcome, base, f"account configuration error, order not sent: {exc}")
+                self._give_up(entry, outcome, base, f"account configuration error, order not sent: {exc}", record)
                 return None
             except RateLimited as exc:
                 if attempt >= self.retry.attempts:
-                    self._give_up(entry, outcome, base, f"rate limited by the venue: {exc.reason}")
+                    self._give_up(entry, outcome, base, f"rate limited by the venue: {exc.reason}", record)
                     return None
                 await asyncio.sleep(exc.retry_after)
                 continue
             except TransientError as exc:
                 if attempt >= self.retry.attempts:
-                    self._give_up(entry, outcome, base, f"venue unavailable: {exc.reason}")
+                    self._give_up(entry, outcome, base, f"venue unavailable: {exc.reason}", record)
                     return None
                 await asyncio.sleep(self.retry.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
                 continue
             except OutcomeUnknown as exc:
                 self.mirror.emit("order_unknown", status="unknown", reason=exc.reason, **base)
                 if attempt >= self.retry.reconcile_attempts:
-                    if journal is not None:
-                        journal.result(signal.id, intent.client_order_id, "unknown", reason=exc.reason)
+                    record("unknown", reason=exc.reason)
                     entry.update(status="unknown", reason=exc.reason)
                     outcome.status, outcome.reason = "unknown", f"outcome unknown after {attempt} tries: {exc.reason}"
                     return None
@@ -707,9 +708,7 @@ class Router:
         ack_us = (report.t_ack_ns - t0) // 1000
         status = report.status.value
         if journal is not None:
-            journal.result(
-                signal.id,
-                intent.client_order_id,
+            record(
                 status,
                 venue_order_id=report.venue_order_id,
                 position_id=report.position_id,
@@ -739,9 +738,15 @@ class Router:
         )
         return report
 
-    def _give_up(self, entry: dict[str, Any], outcome: FollowerOutcome, base: dict[str, Any], reason: str) -> None:
-        if self.journal is not None:
-            self.journal.result(base["signal_id"], base["client_order_id"], "failed", reason=reason)
+    def _give_up(
+        self,
+        entry: dict[str, Any],
+        outcome: FollowerOutcome,
+        base: dict[str, Any],
+        reason: str,
+        record: Callable[..., None],
+    ) -> None:
+        record("failed", reason=reason)
         entry.update(status="failed", reason=reason)
         outcome.status, outcome.reason = "failed", reason
         self.mirror.emit("order_failed", status="failed", reason=reason, **base)
