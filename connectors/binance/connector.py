@@ -54,16 +54,7 @@ class BinanceConnector:
     ) -> None:
         self.config = config
         self.name = config.name
-        self.capabilities = Capabilities(
-            hedging=config.hedge_mode,
-            netting=not config.hedge_mode,
-            partial_close=True,
-            modify_sltp=True,
-            pending_orders=True,
-            sltp_on_open=True,
-            order_comment=False,
-            query_by_client_id=True,
-        )
+        self.capabilities = Capabilities(hedging=config.hedge_mode, netting=not config.hedge_mode)
         self._listener = on_state
         self.client = client or BinanceClient(config, on_state=self._set_state)
         self._state = ConnectorState.DOWN

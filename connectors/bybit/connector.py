@@ -103,16 +103,7 @@ class BybitConnector:
     def __init__(self, config: BybitConfig, *, on_state: StateListener | None = None) -> None:
         self.config = config
         self.name = config.name
-        self.capabilities = Capabilities(
-            hedging=config.hedge_mode,
-            netting=not config.hedge_mode,
-            partial_close=True,
-            modify_sltp=True,
-            pending_orders=True,
-            sltp_on_open=True,
-            order_comment=False,
-            query_by_client_id=True,
-        )
+        self.capabilities = Capabilities(hedging=config.hedge_mode, netting=not config.hedge_mode)
         self.on_state = on_state
         self.clock = Clock()
         self.rest = BybitRest(config, self.clock)
