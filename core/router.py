@@ -62,9 +62,13 @@ class SubmitResult:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """``attempts`` bounds retries of transient errors; a rate limit is waited out (the venue's or the
+    local limiter's hint) for up to ``rate_limit_budget`` seconds, so a burst queues in the lane."""
+
     attempts: int = 4
     backoff: float = 0.05
     reconcile_attempts: int = 5
+    rate_limit_budget: float = 30.0
 
 
 @dataclass(slots=True)
@@ -656,6 +660,7 @@ class Router:
             **base,
         )
         attempt = 0
+        waited = 0.0
         reconciling = job.recovering
         while True:
             attempt += 1
@@ -681,7 +686,8 @@ class Router:
                 self._give_up(entry, outcome, base, f"account configuration error, order not sent: {exc}", record)
                 return None
             except RateLimited as exc:
-                if attempt >= self.retry.attempts:
+                waited += exc.retry_after
+                if waited > self.retry.rate_limit_budget:
                     self._give_up(entry, outcome, base, f"rate limited by the venue: {exc.reason}", record)
                     return None
                 await asyncio.sleep(exc.retry_after)

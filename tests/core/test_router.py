@@ -248,3 +248,39 @@ async def test_accounts_proceed_concurrently(tmp_path):
         await eventually(lambda: conns["fast"].sim.open_positions == 1, timeout=0.15)
         assert conns["slow"].sim.open_positions == 0
         await asyncio.wait_for(router.drain(), 5)
+
+
+class ThrottledConnector(PaperConnector):
+    """A paper venue whose local limiter refuses the first ``refusals`` orders."""
+
+    refusals = 6
+
+    async def submit(self, intent: OrderIntent) -> ExecutionReport:
+        if self.refusals:
+            self.refusals -= 1
+            from core.errors import RateLimited
+
+            raise RateLimited("local rate limit reached", code="local", retry_after=0.002)
+        return await super().submit(intent)
+
+
+async def test_rate_limits_are_waited_out_within_the_budget(tmp_path):
+    mirror = MirrorLog(tmp_path / "m.jsonl")
+    mirror.start()
+    conn = ThrottledConnector(PaperConfig("a"))
+    await conn.start()
+    patient = Router(routes=[Route("tv", "a")], connectors={"a": conn}, mirror=mirror,
+                     retry=RetryPolicy(rate_limit_budget=1.0))
+    ok = patient.submit(buy())
+    await patient.drain()
+    assert patient.outcomes.get(ok.signal_id).followers["a"].status == "filled"  # 6 refusals > 4 attempts
+    conn.refusals = 6
+    impatient = Router(routes=[Route("tv", "a")], connectors={"a": conn}, mirror=mirror,
+                       retry=RetryPolicy(rate_limit_budget=0.005))
+    failed = impatient.submit(buy())
+    await impatient.drain()
+    outcome = impatient.outcomes.get(failed.signal_id).followers["a"]
+    assert outcome.status == "failed" and "rate limited" in outcome.reason
+    await patient.stop()
+    await impatient.stop()
+    await mirror.close()

@@ -42,10 +42,12 @@ class CrashReport:
     lost: int = 0
     skipped: int = 0
     resumed_followers: int = 0
+    skip_reasons: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "problems"} | {"problems": self.problems[:20]}
+        plain = {k: v for k, v in self.__dict__.items() if k not in ("problems", "skip_reasons")}
+        return plain | {"skip_reasons": dict(self.skip_reasons.most_common(10)), "problems": self.problems[:20]}
 
 
 class _Daemon:
@@ -186,6 +188,7 @@ def run(folder: Path, sims: list[SimProcess], *, kills: int, per_round: int, see
             done = follower.done if follower else None
             if follower is not None and follower.state is FollowerState.FINISHED and done and done.get("reason"):
                 report.skipped += 1
+                report.skip_reasons[f"{done.get('status')}: {done['reason'][:100]}"] += 1
                 continue
             report.lost += 1
             report.problems.append(f"{account}: signal {sid} never executed and has no recorded reason")
