@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean browser
+.PHONY: run test lint typecheck bench bench-full clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,14 @@ test: lint typecheck browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest benchmarks --benchmark-only -p no:randomly -q
+	$(BIN)/python -m pytest benchmarks --benchmark-only -p no:randomly -q -o python_files='bench_*.py' \
+		--benchmark-json=benchmarks/results/micro.json
+	$(BIN)/python -m benchmarks.e2e --quick
 	$(BIN)/python -m benchmarks.webhook_latency --signals 1000
+
+bench-full: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.e2e --repeat 3 --peer
 
 clean:
 	rm -rf $(VENV) build *.egg-info

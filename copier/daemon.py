@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -136,6 +137,10 @@ class Daemon:
         self.api_port = servers[0].sockets[0].getsockname()[1] if servers else cfg.api.port
         for source in self.background:
             await source.start()
+        # Everything built so far lives as long as the daemon: move it out of the collector's way
+        # so a full collection does not walk it in the middle of a fan-out.
+        gc.collect()
+        gc.freeze()
         self.mirror.emit("daemon_started", detail={"accounts": list(self.connectors), "sources": list(sources)})
         self._banner()
 

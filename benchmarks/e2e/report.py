@@ -1,0 +1,113 @@
+"""The Markdown report of an end-to-end run (``benchmarks/results/e2e.md``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _us(value: float | None) -> str:
+    if value is None or value != value:
+        return "–"
+    return f"{value / 1000:.2f} ms" if value >= 10_000 else f"{value:.0f} µs"
+
+
+def _range(pair: list[float]) -> str:
+    return f"{_us(pair[0])} – {_us(pair[1])}"
+
+
+def _stats(block: dict[str, Any]) -> str:
+    return " / ".join(_us(block[k]) for k in ("p50", "p90", "p99", "max"))
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """Tables per N: outside-clock propagation next to the daemon's own stamps, then the floor."""
+    facts = result["machine"]
+    niced = f"; every process at nice {result['nice']}" if result.get("nice") else ""
+    lines = [
+        f"# End-to-end latency ({result['when']})",
+        "",
+        f"Venue: **{result['venue']}** simulators (one simulator account per follower, WebSocket order "
+        "entry); 5 warm-up webhooks, then the measured ones at the rate in the table; every stamp is "
+        f"`time.monotonic_ns()` on one host{niced}.",
+        "",
+        "Propagation = last follower's order arrival at its simulator − the load generator's send. "
+        "Daemon t_wire − t0 = the daemon's own stamps from the mirror log (max over followers). "
+        "Values are p50 / p90 / p99 / max.",
+        "",
+        "| N | signals @ rate | propagation (outside clocks) | daemon t_wire − t0 | send → t0 | target p99 | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        c = row["copier"]
+        target = row["target_p99_us"]
+        lines.append(
+            f"| {row['followers']} | {row['signals']} @ {row['rate']:g}/s | {_stats(c['propagation_us'])} | "
+            f"{_stats(c['daemon_wire_us'])} | {_stats(c['send_to_t0_us'])} | {_us(target) if target else '–'} | "
+            f"{'yes' if row['meets_target'] else '**no**'} |"
+        )
+    lines += [
+        "",
+        "The floor: a minimal uvloop program that answers the same webhook by writing N prebuilt frames to "
+        "N held-open loopback connections; its sinks stamp arrival. Copier ÷ floor is shown on the outside-clock "
+        "propagation (p50, p99) and on each side's own t_wire − t0 (p50). Last wire → sim is the last order's "
+        "time from the daemon's write to the simulator's stamp (loopback plus the simulator's own queue).",
+        "",
+        "| N | floor propagation | floor t_wire − t0 p50 | Copier ÷ floor (p50, p99; own) | last wire → sim p50 | "
+        "CPU / signal (Copier, floor) | signals/s sustained (CPU ceiling) | peak RSS | missing | load (1/5/15 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        c, f = row["copier"], row["floor"]
+        ceiling = c.get("cpu_ceiling_signals_per_s")
+        achieved = c.get("achieved_signals_per_s")
+        lines.append(
+            f"| {row['followers']} | {_stats(f['propagation_us'])} | {_us(f['wire_us']['p50'])} | "
+            f"{row['copier_over_floor_p50']:.1f}× / {row['copier_over_floor_p99']:.1f}×; "
+            f"{row.get('copier_over_floor_wire_p50', float('nan')):.1f}× | "
+            f"{_us(c['last_wire_to_arrival_us']['p50'])} | "
+            f"{c['cpu_per_signal_ms']:.2f} ms / {f['cpu_per_signal_ms']:.3f} ms | "
+            f"{achieved or 0:.1f} ({ceiling or 0:.0f}) | {c['peak_rss_kib'] / 1024:.0f} MiB | "
+            f"{c['missing_orders']} | {c['load_before']} |"
+        )
+    if any(row.get("repeats", 1) > 1 for row in result["rows"]):
+        lines += [
+            "",
+            "Spread over repeated runs (the tables show the run with the median p99):",
+            "",
+            "| N | runs | propagation p50 | propagation p99 | floor p50 | Copier ÷ floor p50 | CPU / signal | load |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in result["rows"]:
+            sp = row["spread"]
+            lines.append(
+                f"| {row['followers']} | {row['repeats']} | {_range(sp['propagation_p50_us'])} | "
+                f"{_range(sp['propagation_p99_us'])} | {_range(sp['floor_p50_us'])} | "
+                f"{sp['ratio_p50'][0]:.1f}–{sp['ratio_p50'][1]:.1f}× | "
+                f"{sp['cpu_per_signal_ms'][0]:.2f}–{sp['cpu_per_signal_ms'][1]:.2f} ms | {'; '.join(sp['load'])} |"
+            )
+    peer = result.get("peer")
+    if peer:
+        lines += ["", "## Peer: ccxt against the same Binance simulator", "", peer_table(peer)]
+    lines += [
+        "",
+        f"Machine: {facts['cpu']}, {facts['cores']} cores, Python {facts['python']}, uvloop {facts['uvloop']}, "
+        f"aiohttp {facts['aiohttp']}, {facts['platform']}. The machine is shared: the load average is "
+        "noted per N.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def peer_table(peer: dict[str, Any]) -> str:
+    """Copier (one follower) next to ccxt's ``create_order``: latency and CPU per order."""
+    c, x = peer["copier"], peer["ccxt"]
+    rows = [
+        "| client | latency to the venue (p50 / p90 / p99 / max) | CPU per order |",
+        "|---|---|---|",
+        f"| Copier (webhook → order arrival) | {_stats(c['propagation_us'])} | {c['cpu_per_signal_ms']:.2f} ms |",
+        f"| ccxt `create_order` (call → order arrival) | {_stats(x['latency_us'])} | {x['cpu_per_order_ms']:.2f} ms |",
+        "",
+        f"Copier ÷ ccxt: latency p50 {peer['latency_ratio_p50']:.2f}×, CPU {peer['cpu_ratio']:.2f}× "
+        f"(ccxt {x.get('ccxt_version', '?')}, {x.get('transport', 'REST')}).",
+    ]
+    return "\n".join(rows)
