@@ -106,6 +106,8 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--parent", type=int, default=0, help="exit once this process is gone")
     args = parser.parse_args()
+    # Background work: yield the CPU to the daemon, whose event loop carries the orders.
+    os.nice(10)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def run() -> None:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 Subscriber = Callable[[list[Record]], None]
+LineSubscriber = Callable[[list[Record], list[bytes]], None]
 
 FIELDS = (
     "ts",
@@ -127,6 +128,7 @@ class MirrorLog:
         self._interval = flush_interval
         self._pending: list[tuple[str, int, int, dict[str, Any]]] = []
         self._subscribers: list[Subscriber] = []
+        self._line_subscribers: list[LineSubscriber] = []
         self._writer: _Writer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduled = False
@@ -141,6 +143,11 @@ class MirrorLog:
         self._subscribers.append(subscriber)
         return lambda: self._subscribers.remove(subscriber) if subscriber in self._subscribers else None
 
+    def subscribe_lines(self, subscriber: LineSubscriber) -> Callable[[], None]:
+        """Like :meth:`subscribe`, with each record's encoded line too (nothing is encoded twice)."""
+        self._line_subscribers.append(subscriber)
+        return lambda: self._line_subscribers.remove(subscriber) if subscriber in self._line_subscribers else None
+
     def emit(self, event: str, **fields: Any) -> None:
         """Record one event. Never blocks and does no encoding; ``None`` fields are left out later."""
         self._pending.append((event, time.time_ns(), time.monotonic_ns(), fields))
@@ -154,12 +161,17 @@ class MirrorLog:
         if not pending:
             return
         batch = [_record(event, wall_ns, mono_ns, fields) for event, wall_ns, mono_ns, fields in pending]
-        data = b"".join(encode(r) for r in batch)
+        lines = [encode(r) for r in batch]
         if self._writer is not None:
-            self._writer.jobs.put(data)
+            self._writer.jobs.put(b"".join(lines))
         for subscriber in list(self._subscribers):
             try:
                 subscriber(batch)
+            except Exception:
+                log.exception("mirror log subscriber failed")
+        for line_subscriber in list(self._line_subscribers):
+            try:
+                line_subscriber(batch, lines)
             except Exception:
                 log.exception("mirror log subscriber failed")
 

@@ -30,6 +30,9 @@ from core.mirror import MirrorLog, Record, encode
 #: The fields a filter can name, each a column of the index.
 FILTER_FIELDS = ("event", "source", "account", "venue", "symbol", "status")
 
+#: Lines kept unindexed while no page listens, before they are indexed anyway.
+MAX_UNINDEXED = 50_000
+
 #: Events that are problems whatever their status.
 PROBLEM_EVENTS = frozenset(
     {
@@ -179,20 +182,39 @@ class FeedIndex:
     _loading: asyncio.Lock | None = None
     _loader: asyncio.Task[None] | None = None
     _intern: dict[str, str] = field(default_factory=dict)
+    _unindexed: list[bytes] = field(default_factory=list)
 
     # -- building ----------------------------------------------------------------------------
 
     def attach(self, mirror: MirrorLog) -> Callable[[], None]:
         """Receive every batch the mirror log flushes from now on; returns the detach function."""
-        return mirror.subscribe(self.on_batch)
+        return mirror.subscribe_lines(self.on_batch)
 
-    def on_batch(self, batch: list[Record]) -> None:
-        """A mirror log subscriber: index a flushed batch and wake the live feeds."""
-        lines = [encode(record) for record in batch]
+    def on_batch(self, batch: list[Record], lines: list[bytes] | None = None) -> None:
+        """A mirror log subscriber: index a flushed batch and wake the live feeds.
+
+        The mirror log hands over the lines it encoded, so records are neither encoded nor parsed
+        again on the event loop.
+        """
+        if lines is None:
+            lines = [encode(record) for record in batch]
         if not self._loaded:
             self._early.extend(lines)
             return
-        self._append_lines(lines)
+        if self._listeners:
+            self._catch_up()
+            self._append(zip(batch, lines, strict=True))
+            return
+        # Nobody is watching: keep the lines and index them when the feed is next read, so an
+        # unobserved daemon spends nothing on its viewer while signals flow.
+        self._unindexed.extend(lines)
+        if len(self._unindexed) >= MAX_UNINDEXED:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        if self._unindexed:
+            lines, self._unindexed = self._unindexed, []
+            self._append_lines(lines)
 
     @property
     def loaded(self) -> bool:
@@ -243,20 +265,23 @@ class FeedIndex:
         self._append_lines([encode(r) for r in records])
 
     def _append_lines(self, lines: list[bytes]) -> None:
-        if not lines:
-            return
-        first = self.head + 1
-        cols = self._cols
-        postings = self._postings
-        intern = self._intern
-        seq = first
+        parsed = []
         for line in lines:
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            if not isinstance(record, dict):
-                continue
+            if isinstance(record, dict):
+                parsed.append((record, line))
+        self._append(parsed)
+
+    def _append(self, pairs: Iterable[tuple[Record, bytes]]) -> None:
+        first = self._base + self._count
+        cols = self._cols
+        postings = self._postings
+        intern = self._intern
+        seq = first
+        for record, line in pairs:
             if not self._chunks or len(self._chunks[-1].starts) >= CHUNK:
                 self._chunks.append(_Chunk(seq))
             self._chunks[-1].add(line if line.endswith(b"\n") else line + b"\n")
@@ -316,6 +341,7 @@ class FeedIndex:
     @property
     def head(self) -> int:
         """The newest seq (``oldest - 1`` when empty)."""
+        self._catch_up()
         return self._base + self._count - 1
 
     @property
@@ -323,6 +349,7 @@ class FeedIndex:
         return self._base
 
     def __len__(self) -> int:
+        self._catch_up()
         return self._count
 
     def _locate(self, seq: int) -> tuple[_Chunk, int]:
@@ -331,6 +358,7 @@ class FeedIndex:
 
     def line(self, seq: int) -> bytes:
         """The stored line (with its newline) of a retained seq."""
+        self._catch_up()
         chunk, index = self._locate(seq)
         return chunk.line(index)
 
@@ -342,10 +370,12 @@ class FeedIndex:
 
     def facets(self) -> dict[str, list[str]]:
         """The values each filter field takes among the retained events."""
+        self._catch_up()
         return {name: sorted(self._postings[name]) for name in FILTER_FIELDS}
 
     def matches(self, flt: Filter) -> list[int]:
         """Every retained seq the filter matches, ascending (cached, extended as events arrive)."""
+        self._catch_up()
         cached = self._cache.get(flt)
         head = self.head
         if cached is not None:
@@ -427,6 +457,7 @@ class FeedIndex:
         matches newer than ``after``; ``matched`` counts every match newer than ``after``. Neither: the
         newest ``limit`` matches (skipping ``offset``); ``matched`` counts all.
         """
+        self._catch_up()
         limit = max(0, min(limit, 5000))
         offset = max(0, offset)
         seqs = self.matches(flt)
@@ -447,11 +478,13 @@ class FeedIndex:
 
     def signal_events(self, signal_id: str) -> list[dict[str, Any]]:
         """Every retained event of one signal, in log order."""
+        self._catch_up()
         return [self.record(s) for s in self._by_signal.get(signal_id, ()) if s >= self._base]
 
     def latency(self, flt: Filter) -> dict[str, Any]:
         """Propagation over the view, per venue: for each (signal, venue) the maximum wire latency of its
         followers; then count, p50, p99, max and a histogram with log-spaced buckets."""
+        self._catch_up()
         chosen = dict(flt.fields).get("event")
         events = chosen & LATENCY_EVENTS if chosen is not None else frozenset({"order_sent"})
         fields = (*((n, v) for n, v in flt.fields if n != "event"), ("event", frozenset(events)))
@@ -479,6 +512,7 @@ class FeedIndex:
 
     def listen(self, notify: Callable[[int, int], None]) -> Callable[[], None]:
         """Call ``notify(first_seq, last_seq)`` for every appended run of events; returns the remover."""
+        self._catch_up()
         listener = _Listener(notify)
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None

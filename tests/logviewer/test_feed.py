@@ -189,3 +189,17 @@ async def test_attached_index_has_each_event_once_across_file_and_live_batches(t
         assert index.facets()["account"] == ["a"]
     finally:
         await mirror.close()
+
+
+def test_unwatched_batches_are_indexed_when_read_and_watched_ones_at_once():
+    index = FeedIndex(Path("/nonexistent/mirror.jsonl"))
+    index.load_sync()
+    first = [{"event": "order_sent", "account": "a", "signal_id": "s1", "latency_us": 10}]
+    index.on_batch(first, [encode(r) for r in first])
+    assert index._count == 0 and len(index._unindexed) == 1  # nobody watching: nothing indexed yet
+    assert [e["event"] for e in index.signal_events("s1")] == ["order_sent"]  # a reader catches up
+    seen: list[tuple[int, int]] = []
+    index.listen(lambda lo, hi: seen.append((lo, hi)))
+    second = [{"event": "order_filled", "account": "a", "signal_id": "s1"}]
+    index.on_batch(second, [encode(r) for r in second])
+    assert index._count == 2 and seen == [(index.head, index.head)]
