@@ -43,9 +43,6 @@ class PositionLinks:
     def add(self, leg: Leg) -> None:
         self._legs.setdefault((leg.account, leg.source), []).append(leg)
 
-    def legs(self, account: str, source: str) -> list[Leg]:
-        return list(self._legs.get((account, source), ()))
-
     def find(
         self,
         account: str,
@@ -77,6 +74,3 @@ class PositionLinks:
         legs = self._legs.get((leg.account, leg.source))
         if legs and leg in legs:
             legs.remove(leg)
-
-    def all(self) -> list[Leg]:
-        return [leg for legs in self._legs.values() for leg in legs]

@@ -80,6 +80,20 @@ class ExecutionReport:
     t_wire_ns: int
     t_ack_ns: int
 
+    @classmethod
+    def without_fill(
+        cls,
+        client_order_id: str,
+        status: ReportStatus,
+        *,
+        venue_order_id: str | None,
+        position_id: str | None,
+        t_wire_ns: int,
+        t_ack_ns: int,
+    ) -> ExecutionReport:
+        """An answer that moved no volume: accepted, modified or canceled."""
+        return cls(client_order_id, status, venue_order_id, position_id, Decimal(0), None, t_wire_ns, t_ack_ns)
+
 
 @dataclass(frozen=True, slots=True)
 class Position:

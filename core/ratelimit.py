@@ -45,12 +45,3 @@ class RateLimiter:
             raise RateLimited("local rate limit reached", code="local", retry_after=wait)
         for stamps in self._stamps:
             stamps.extend([now] * cost)
-
-    def headroom(self) -> int:
-        """Requests that could be sent right now without breaking any limit."""
-        now = self._clock()
-        free = []
-        for limit, stamps in zip(self._limits, self._stamps, strict=True):
-            horizon = now - limit.window
-            free.append(limit.count - sum(1 for s in stamps if s > horizon))
-        return min(free) if free else 1 << 30

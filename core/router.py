@@ -147,9 +147,6 @@ class Router:
 
     # -- intake -----------------------------------------------------------------------------
 
-    def routes_for(self, source: str) -> list[Route]:
-        return [route for route, _ in self._routes.get(source, ())]
-
     def submit(self, signal: Signal) -> SubmitResult:
         """Accept a signal and queue it to every subscribed follower. Never blocks."""
         if signal.symbol is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -375,13 +376,11 @@ class BinanceConnector:
         if len(reports) < wanted:
             raise VenueRejected(f"{symbol}: new stop-loss/take-profit not placed", code="protection_failed")
         first = reports[0] if reports else None
-        return ExecutionReport(
-            client_order_id=intent.client_order_id,
-            status=ReportStatus.MODIFIED,
+        return ExecutionReport.without_fill(
+            intent.client_order_id,
+            ReportStatus.MODIFIED,
             venue_order_id=first.venue_order_id if first else None,
             position_id=parse.position_id(symbol, position_side),
-            filled_volume=Decimal(0),
-            fill_price=None,
             t_wire_ns=first.t_wire_ns if first else 0,
             t_ack_ns=reports[-1].t_ack_ns if reports else 0,
         )
@@ -391,16 +390,16 @@ class BinanceConnector:
             raise VenueRejected("cancel needs the venue order id", code="no_order_id")
         if intent.order_id.startswith(parse.ALGO_PREFIX):
             algo_id = intent.order_id[len(parse.ALGO_PREFIX) :]
+            t_wire = time.monotonic_ns()
             await self.client.signed("DELETE", "/fapi/v1/algoOrder", [("algoId", algo_id)])
-            return ExecutionReport(
-                client_order_id=intent.client_order_id,
-                status=ReportStatus.CANCELED,
+            t_ack = time.monotonic_ns()
+            return ExecutionReport.without_fill(
+                intent.client_order_id,
+                ReportStatus.CANCELED,
                 venue_order_id=intent.order_id,
                 position_id=None,
-                filled_volume=Decimal(0),
-                fill_price=None,
-                t_wire_ns=0,
-                t_ack_ns=0,
+                t_wire_ns=t_wire,
+                t_ack_ns=t_ack,
             )
         answer = await self.client.signed(
             "DELETE", "/fapi/v1/order", [("symbol", symbol), ("orderId", intent.order_id)]

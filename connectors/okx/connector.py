@@ -413,13 +413,11 @@ class OkxConnector:
             self._waiters.pop(cid, None)
         if filled is not None:
             return parse.order_report(filled, spec, t_wire, t_ack)
-        return ExecutionReport(
-            client_order_id=cid,
-            status=ReportStatus.ACCEPTED,
+        return ExecutionReport.without_fill(
+            cid,
+            ReportStatus.ACCEPTED,
             venue_order_id=ord_id,
             position_id=parse.position_id(spec.inst_id, pos_side),
-            filled_volume=Decimal(0),
-            fill_price=None,
             t_wire_ns=t_wire,
             t_ack_ns=t_ack,
         )
@@ -464,13 +462,11 @@ class OkxConnector:
         error = parse.order_error(answer, account=self.name)
         if error is not None:
             raise error
-        return ExecutionReport(
-            client_order_id=intent.client_order_id,
-            status=ReportStatus.MODIFIED,
+        return ExecutionReport.without_fill(
+            intent.client_order_id,
+            ReportStatus.MODIFIED,
             venue_order_id=order_id,
             position_id=None,
-            filled_volume=Decimal(0),
-            fill_price=None,
             t_wire_ns=t_wire,
             t_ack_ns=t_ack,
         )
@@ -493,13 +489,11 @@ class OkxConnector:
         error = parse.order_error(answer, account=self.name)
         if error is not None:
             raise error
-        return ExecutionReport(
-            client_order_id=intent.client_order_id,
-            status=ReportStatus.CANCELED,
+        return ExecutionReport.without_fill(
+            intent.client_order_id,
+            ReportStatus.CANCELED,
             venue_order_id=order_id,
             position_id=None,
-            filled_volume=Decimal(0),
-            fill_price=None,
             t_wire_ns=t_wire,
             t_ack_ns=t_ack,
         )
@@ -541,13 +535,11 @@ class OkxConnector:
             error = parse.order_error(answer, account=self.name)
             if error is not None:
                 log.warning("okx %s: replaced SL/TP orders were not all canceled: %s", self.name, error)
-        return ExecutionReport(
-            client_order_id=intent.client_order_id,
-            status=ReportStatus.MODIFIED,
+        return ExecutionReport.without_fill(
+            intent.client_order_id,
+            ReportStatus.MODIFIED,
             venue_order_id=report.venue_order_id,
             position_id=parse.position_id(inst_id, pos_side),
-            filled_volume=Decimal(0),
-            fill_price=None,
             t_wire_ns=report.t_wire_ns,
             t_ack_ns=report.t_ack_ns,
         )
