@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from core.enums import Side
@@ -28,7 +28,7 @@ class Guards:
         side: Side,
         open_positions: int,
         sent_at: datetime | None,
-        now: datetime,
+        now: datetime | None = None,
         signal_price: Decimal | None,
         market_price: Decimal | None,
     ) -> None:
@@ -55,9 +55,10 @@ class Guards:
                     f" (route maximum {self.max_price_deviation}%)"
                 )
 
-    def check_age(self, sent_at: datetime | None, now: datetime) -> None:
+    def check_age(self, sent_at: datetime | None, now: datetime | None = None) -> None:
+        """Refuse a signal older than ``max_signal_age``; ``now`` defaults to the clock."""
         if self.max_signal_age is None or sent_at is None:
             return
-        age = (now - sent_at).total_seconds()
+        age = ((now or datetime.now(UTC)) - sent_at).total_seconds()
         if age > self.max_signal_age:
             raise Skip(f"signal is {age:.1f} s old (route maximum {self.max_signal_age:g} s)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,7 +20,13 @@ def client_order_id(source: str, dedupe_key: str, route: str, leg: int) -> str:
     recognise Copier's own orders by prefix.
     """
     digest = hashlib.blake2b(f"{source}\x1f{dedupe_key}\x1f{route}\x1f{leg}".encode(), digest_size=13).digest()
-    return CLIENT_ID_PREFIX + base64.b32encode(digest).decode()[:20].lower()
+    top = int.from_bytes(digest, "big") >> 4  # the digest's first 100 bits: 20 base32 digits
+    return CLIENT_ID_PREFIX + "".join([_B32_PAIRS[(top >> shift) & 1023] for shift in _PAIR_SHIFTS])
+
+
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower case
+_B32_PAIRS = tuple(a + b for a in _B32 for b in _B32)
+_PAIR_SHIFTS = tuple(range(90, -1, -10))
 
 
 class IntentKind(StrEnum):

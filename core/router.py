@@ -13,16 +13,23 @@ import asyncio
 import logging
 import random
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from core.connector import Connector
 from core.enums import Action, OrderType, Side, VolumeKind
-from core.errors import ConfigError, OutcomeUnknown, RateLimited, Skip, TransientError, VenueRejected
+from core.errors import (
+    ConfigError,
+    CopierError,
+    OutcomeUnknown,
+    RateLimited,
+    Skip,
+    TransientError,
+    VenueRejected,
+)
 from core.guards import Guards
 from core.instrument import ONE, ZERO, Instrument, round_down_to_step
 from core.journal import JournalWriter
@@ -82,17 +89,43 @@ class _Job:
 
 
 class _Lane:
-    """One account's queue and worker."""
+    """One account's queue and worker.
+
+    A deque and a wake-up future rather than an ``asyncio.Queue``: the lane is woken once per
+    signal at most, and the fan-out pays for every lane it wakes.
+    """
 
     def __init__(self, router: Router, account: str, connector: Connector) -> None:
         self.account = account
         self.connector = connector
-        self.queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._jobs: deque[_Job] = deque()
+        self._wake: asyncio.Future[None] | None = None
+        self._drained = asyncio.Event()
+        self._drained.set()
         self.task = asyncio.get_running_loop().create_task(self._run(router), name=f"lane:{account}")
 
+    def put(self, job: _Job) -> None:
+        """Queue a job; never blocks."""
+        self._jobs.append(job)
+        self._drained.clear()
+        wake, self._wake = self._wake, None
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def join(self) -> None:
+        """Wait until every queued job has finished."""
+        await self._drained.wait()
+
     async def _run(self, router: Router) -> None:
+        loop = asyncio.get_running_loop()
+        jobs = self._jobs
         while True:
-            job = await self.queue.get()
+            if not jobs:
+                self._drained.set()
+                self._wake = loop.create_future()
+                await self._wake
+                continue
+            job = jobs.popleft()
             try:
                 await router._execute(job, self.connector)
             except asyncio.CancelledError:
@@ -104,8 +137,6 @@ class _Lane:
                 router.mirror.emit(
                     "order_failed", signal_id=job.signal.id, account=self.account, status="failed", reason=str(exc)
                 )
-            finally:
-                self.queue.task_done()
 
 
 class Router:
@@ -192,7 +223,7 @@ class Router:
             record.reason = f"no follower is routed from source {signal.source!r}"
         for route, symbols in subscribed:
             record.follower(route.account)
-            self._lane(route.account).queue.put_nowait(_Job(signal, route, record, symbols))
+            self._lane(route.account).put(_Job(signal, route, record, symbols))
         return SubmitResult(signal.id, accepted=True, followers=len(subscribed))
 
     def _lane(self, account: str) -> _Lane:
@@ -204,7 +235,7 @@ class Router:
     async def drain(self) -> None:
         """Wait until every queued follower job has finished."""
         for lane in list(self._lanes.values()):
-            await lane.queue.join()
+            await lane.join()
 
     async def stop(self) -> None:
         lanes = list(self._lanes.values())
@@ -260,7 +291,7 @@ class Router:
             if route.account == account:
                 record.follower(account)
                 job = _Job(signal, route, record, symbols, recovering=True, final=final)
-                self._lane(account).queue.put_nowait(job)
+                self._lane(account).put(job)
                 self.mirror.emit(
                     "order_recovering", signal_id=signal.id, source=signal.source, account=account, reason=reason
                 )
@@ -322,7 +353,6 @@ class Router:
             side=follower_side,
             open_positions=account.open_positions,
             sent_at=signal.sent_at,
-            now=datetime.now(UTC),
             signal_price=signal.price,
             market_price=market,
         )
@@ -630,32 +660,13 @@ class Router:
             if journal is not None:
                 journal.outcome(signal.id, account, job.route.name, leg, intent, conn.venue, link, status, **result)
 
-        base: dict[str, Any] = {
-            "signal_id": signal.id,
-            "source": signal.source,
-            "account": account,
-            "venue": conn.venue,
-            "symbol": intent.symbol,
-            "side": intent.side,
-            "volume": intent.volume if intent.kind is not IntentKind.MODIFY else None,
-            "client_order_id": intent.client_order_id,
-        }
-        entry: dict[str, Any] = {
-            "client_order_id": intent.client_order_id,
-            "kind": intent.kind.value,
-            "symbol": intent.symbol,
-            "side": intent.side.value,
-            "volume": format(intent.volume, "f"),
-            "status": "planned",
-        }
-        outcome.orders.append(entry)
-        self.mirror.emit(
-            "order_planned",
-            status="planned",
-            price=intent.price,
-            detail={"kind": intent.kind.value, "sl": intent.sl, "tp": intent.tp},
-            **base,
-        )
+        # Nothing but the order itself comes before its write: the bookkeeping of the planned
+        # order (outcome entry, mirror event stamped with the planning time) follows the first
+        # attempt, whatever its result.
+        planned_ns = time.monotonic_ns()
+        logged: tuple[dict[str, Any], dict[str, Any]] | None = None
+        if job.recovering:
+            logged = self._log_planned(job, conn, outcome, intent, planned_ns)
         attempt = 0
         waited = 0.0
         reconciling = job.recovering
@@ -666,36 +677,44 @@ class Router:
                     found = await conn.order_by_client_id(intent.client_order_id)
                     if found is not None:
                         report = found
-                        self.mirror.emit("order_reconciled", status=found.status.value, **base)
+                        assert logged is not None
+                        self.mirror.emit("order_reconciled", status=found.status.value, **logged[0])
                     else:
                         report = await conn.submit(intent)
                 else:
                     report = await conn.submit(intent)
-            except VenueRejected as exc:
-                record("rejected", reason=exc.reason, code=exc.code)
-                entry.update(status="rejected", reason=exc.reason, code=exc.code)
-                outcome.status, outcome.reason = "rejected", exc.reason
-                self.mirror.emit(
-                    "order_rejected", status="rejected", reason=exc.reason, detail={"code": exc.code}, **base
-                )
-                return None
-            except ConfigError as exc:
-                self._give_up(entry, outcome, base, f"account configuration error, order not sent: {exc}", record)
-                return None
-            except RateLimited as exc:
-                waited += exc.retry_after
-                if waited > self.retry.rate_limit_budget:
-                    self._give_up(entry, outcome, base, f"rate limited by the venue: {exc.reason}", record)
+                break
+            except CopierError as exc:
+                if logged is None:
+                    logged = self._log_planned(job, conn, outcome, intent, planned_ns)
+                if not isinstance(exc, (VenueRejected, ConfigError, RateLimited, TransientError, OutcomeUnknown)):
+                    raise
+                base, entry = logged
+                if isinstance(exc, VenueRejected):
+                    record("rejected", reason=exc.reason, code=exc.code)
+                    entry.update(status="rejected", reason=exc.reason, code=exc.code)
+                    outcome.status, outcome.reason = "rejected", exc.reason
+                    self.mirror.emit(
+                        "order_rejected", status="rejected", reason=exc.reason, detail={"code": exc.code}, **base
+                    )
                     return None
-                await asyncio.sleep(exc.retry_after)
-                continue
-            except TransientError as exc:
-                if attempt >= self.retry.attempts:
-                    self._give_up(entry, outcome, base, f"venue unavailable: {exc.reason}", record)
+                if isinstance(exc, ConfigError):
+                    self._give_up(entry, outcome, base, f"account configuration error, order not sent: {exc}", record)
                     return None
-                await asyncio.sleep(self.retry.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
-                continue
-            except OutcomeUnknown as exc:
+                if isinstance(exc, RateLimited):
+                    waited += exc.retry_after
+                    if waited > self.retry.rate_limit_budget:
+                        self._give_up(entry, outcome, base, f"rate limited by the venue: {exc.reason}", record)
+                        return None
+                    await asyncio.sleep(exc.retry_after)
+                    continue
+                if isinstance(exc, TransientError):
+                    if attempt >= self.retry.attempts:
+                        self._give_up(entry, outcome, base, f"venue unavailable: {exc.reason}", record)
+                        return None
+                    await asyncio.sleep(self.retry.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+                    continue
+                assert isinstance(exc, OutcomeUnknown)
                 self.mirror.emit("order_unknown", status="unknown", reason=exc.reason, **base)
                 if attempt >= self.retry.reconcile_attempts:
                     record("unknown", reason=exc.reason)
@@ -704,8 +723,9 @@ class Router:
                     return None
                 reconciling = True
                 await asyncio.sleep(self.retry.backoff * attempt)
-                continue
-            break
+        if logged is None:
+            logged = self._log_planned(job, conn, outcome, intent, planned_ns)
+        base, entry = logged
         t0 = signal.received_ns
         latency_us = (report.t_wire_ns - t0) // 1000
         ack_us = (report.t_ack_ns - t0) // 1000
@@ -740,6 +760,41 @@ class Router:
             **base,
         )
         return report
+
+    def _log_planned(
+        self, job: _Job, conn: Connector, outcome: FollowerOutcome, intent: OrderIntent, planned_ns: int
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The planned order's outcome entry and mirror event; returns the event's common fields
+        and the entry, which the result then completes."""
+        signal = job.signal
+        base: dict[str, Any] = {
+            "signal_id": signal.id,
+            "source": signal.source,
+            "account": job.route.account,
+            "venue": conn.venue,
+            "symbol": intent.symbol,
+            "side": intent.side,
+            "volume": intent.volume if intent.kind is not IntentKind.MODIFY else None,
+            "client_order_id": intent.client_order_id,
+        }
+        entry: dict[str, Any] = {
+            "client_order_id": intent.client_order_id,
+            "kind": intent.kind.value,
+            "symbol": intent.symbol,
+            "side": intent.side.value,
+            "volume": format(intent.volume, "f"),
+            "status": "planned",
+        }
+        outcome.orders.append(entry)
+        self.mirror.emit(
+            "order_planned",
+            mono_ns=planned_ns,
+            status="planned",
+            price=intent.price,
+            detail={"kind": intent.kind.value, "sl": intent.sl, "tp": intent.tp},
+            **base,
+        )
+        return base, entry
 
     def _give_up(
         self,

@@ -24,6 +24,7 @@ from yarl import URL
 from connectors.binance import auth
 from connectors.binance.config import BinanceConfig
 from connectors.binance.parse import TIMESTAMP_OUTSIDE_WINDOW, Banned, venue_error
+from connectors.deadline import settle_after
 from core.connector import ConnectorState
 from core.errors import CopierError, OutcomeUnknown, RateLimited, TransientError
 from core.ratelimit import Limit, RateLimiter
@@ -138,20 +139,23 @@ class WsApi:
         if ws is None or ws.closed:
             raise WsUnavailable("WebSocket API not connected")
         rid = str(next(self._ids))
-        frame = orjson.dumps({"id": rid, "method": method, "params": params}).decode()
+        frame = orjson.dumps({"id": rid, "method": method, "params": params})
         future: asyncio.Future[tuple[dict[str, Any], int]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
         try:
             t_wire = time.monotonic_ns()
-            await ws.send_str(frame)
+            await ws.send_frame(frame, aiohttp.WSMsgType.TEXT)
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
             self._pending.pop(rid, None)
             raise WsUnavailable(str(exc)) from exc
+        timeout = self._timeout
+        expiry = settle_after(
+            future, timeout, lambda: OutcomeUnknown(f"no answer to {method} within {timeout}s", code="timeout")
+        )
         try:
-            answer, t_ack = await asyncio.wait_for(future, self._timeout)
-        except TimeoutError as exc:
-            raise OutcomeUnknown(f"no answer to {method} within {self._timeout}s", code="timeout") from exc
+            answer, t_ack = await future
         finally:
+            expiry.cancel()
             self._pending.pop(rid, None)
         return answer, t_wire, t_ack
 

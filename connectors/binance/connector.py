@@ -152,6 +152,8 @@ class BinanceConnector:
 
     def venue_symbol(self, canonical: str) -> str | None:
         """``BTCUSDT``, ``BTCUSDT-PERP``, ``BTC/USDT:USDT`` → ``BTCUSDT``; None when not listed."""
+        if canonical in self._instruments:
+            return canonical
         symbol = canonical.strip().upper()
         for suffix in _SUFFIXES:
             if symbol.endswith(suffix):

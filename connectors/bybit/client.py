@@ -22,6 +22,7 @@ import orjson
 
 from connectors.bybit import auth, parse
 from connectors.bybit.config import BybitConfig
+from connectors.deadline import settle_after
 from core.errors import OutcomeUnknown, TransientError
 from core.ratelimit import Limit, RateLimiter
 
@@ -259,7 +260,7 @@ class BybitSocket:
         if ws is None or ws.closed or not self.ready.is_set():
             raise TransientError(f"Bybit {self.label} socket is not connected")
         t_wire = time.monotonic_ns()
-        await ws.send_str(message.decode())
+        await ws.send_frame(message, aiohttp.WSMsgType.TEXT)
         return t_wire
 
     async def _connect_once(self) -> None:
@@ -409,11 +410,12 @@ class TradeSocket(BybitSocket):
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
             self._pending.pop(req_id, None)
             raise OutcomeUnknown(f"order-entry socket failed while sending: {exc!r}") from exc
+        expiry = settle_after(future, wait, lambda: OutcomeUnknown(f"no answer to {op} within {wait:g}s"))
         try:
-            data, t_ack = await asyncio.wait_for(future, wait)
-        except TimeoutError as exc:
+            data, t_ack = await future
+        finally:
+            expiry.cancel()
             self._pending.pop(req_id, None)
-            raise OutcomeUnknown(f"no answer to {op} within {wait:g}s") from exc
         code = int(data.get("retCode", 0))
         if code != 0:
             header = data.get("header") or {}

@@ -25,6 +25,7 @@ from typing import Any
 from connectors.bybit import parse
 from connectors.bybit.client import BybitRest, BybitSocket, Clock, TradeSocket
 from connectors.bybit.config import BybitConfig
+from connectors.deadline import settle_after
 from core.connector import Capabilities, ConnectorState, StateListener
 from core.enums import OrderType, Side
 from core.errors import ConfigError, OutcomeUnknown, TransientError, VenueRejected
@@ -126,7 +127,7 @@ class BybitConnector:
         self._positions: dict[str, Position] = {}
         self._account = AccountState(balance=Decimal(0), equity=Decimal(0), currency="USD")
         self._orders: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._waiters: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.instrument_refreshes = 0
         self.last_refresh_error: BaseException | None = None
@@ -342,6 +343,8 @@ class BybitConnector:
 
     def venue_symbol(self, canonical: str) -> str | None:
         """``BTCUSDT`` and ``BTCUSDT-PERP`` → ``BTCUSDT``; None when Bybit lists no such linear contract."""
+        if canonical in self._instruments:
+            return canonical
         symbol = canonical.upper().replace("/", "").replace("_", "")
         if symbol.endswith(PERP_SUFFIX):
             symbol = symbol[: -len(PERP_SUFFIX)]
@@ -457,7 +460,7 @@ class BybitConnector:
     async def _create(self, intent: OrderIntent, args: dict[str, Any], *, closing: bool) -> ExecutionReport:
         link = intent.client_order_id
         wait_fill = args["orderType"] == "Market" and "triggerPrice" not in args and self.config.fill_wait > 0
-        waiter: asyncio.Future[dict[str, Any]] | None = None
+        waiter: asyncio.Future[dict[str, Any] | None] | None = None
         if wait_fill:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters[link] = waiter
@@ -465,8 +468,11 @@ class BybitConnector:
             result, t_wire, t_ack = await self._call_with_resync("order.create", "/v5/order/create", args)
             record = self._orders.get(link)
             if waiter is not None and (record is None or not parse.is_final(record)):
-                with contextlib.suppress(TimeoutError):
-                    record = await asyncio.wait_for(asyncio.shield(waiter), self.config.fill_wait)
+                expiry = settle_after(waiter, self.config.fill_wait, lambda: None)
+                try:
+                    record = await waiter
+                finally:
+                    expiry.cancel()
         finally:
             if waiter is not None:
                 self._waiters.pop(link, None)

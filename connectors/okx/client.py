@@ -14,7 +14,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from connectors.deadline import settle_after
 from connectors.okx import parse
 from connectors.okx.auth import Signer, iso_timestamp, rest_headers, ws_login_args
 from connectors.okx.config import OkxConfig
@@ -244,18 +245,21 @@ class OkxClient:
         op_id = str(next(self._ids))
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[op_id] = future
-        message = orjson.dumps({"id": op_id, "op": op, "args": args}).decode()
+        message = orjson.dumps({"id": op_id, "op": op, "args": args})
         t_wire = time.monotonic_ns()
         try:
-            await ws.send_str(message)
+            await ws.send_frame(message, aiohttp.WSMsgType.TEXT)
         except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
             self._pending.pop(op_id, None)
             raise TransientError(f"OKX WebSocket send failed: {exc}") from exc
+        timeout = self.config.request_timeout
+        expiry = settle_after(
+            future, timeout, lambda: OutcomeUnknown(f"no answer from OKX to {op} within {timeout}s")
+        )
         try:
-            answer = await asyncio.wait_for(future, self.config.request_timeout)
-        except TimeoutError:
-            raise OutcomeUnknown(f"no answer from OKX to {op} within {self.config.request_timeout}s") from None
+            answer = await future
         finally:
+            expiry.cancel()
             self._pending.pop(op_id, None)
         return answer, t_wire, time.monotonic_ns()
 
@@ -326,29 +330,24 @@ class OkxClient:
             await self._reconnect()
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        idle = 0
-        while True:
-            try:
-                msg = await ws.receive(timeout=WS_PING_AFTER)
-            except TimeoutError:
-                idle += 1
-                if idle > 1:
+        keepalive = _Keepalive(ws)
+        try:
+            while True:
+                msg = await ws.receive()
+                keepalive.heard()
+                if msg.type != aiohttp.WSMsgType.TEXT:
                     return
-                with contextlib.suppress(Exception):
-                    await ws.send_str("ping")
-                continue
-            idle = 0
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                return
-            if msg.data == "pong":
-                continue
-            try:
-                data = orjson.loads(msg.data)
-            except orjson.JSONDecodeError:
-                log.warning("okx %s: unreadable WebSocket message", self.config.name)
-                continue
-            if isinstance(data, dict):
-                self._dispatch(data)
+                if msg.data == "pong":
+                    continue
+                try:
+                    data = orjson.loads(msg.data)
+                except orjson.JSONDecodeError:
+                    log.warning("okx %s: unreadable WebSocket message", self.config.name)
+                    continue
+                if isinstance(data, dict):
+                    self._dispatch(data)
+        finally:
+            keepalive.stop()
 
     def _dispatch(self, data: dict[str, Any]) -> None:
         op_id = data.get("id")
@@ -386,3 +385,43 @@ class OkxClient:
                 return
             await asyncio.sleep(delay * (1 + random.random() / 2))
             delay = min(delay * 2, 5.0)
+
+
+class _Keepalive:
+    """OKX's keepalive without a timeout per message: every :data:`WS_PING_AFTER` seconds, a
+    socket that heard nothing since the last check gets ``ping``; one still silent at the next
+    check is closed, and the reader reconnects."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+        self._heard = True
+        self._pinged = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timer = asyncio.get_running_loop().call_later(WS_PING_AFTER, self._check)
+
+    def heard(self) -> None:
+        self._heard = True
+
+    def stop(self) -> None:
+        self._timer.cancel()
+
+    def _check(self) -> None:
+        if self._heard:
+            self._heard, self._pinged = False, False
+        elif not self._pinged:
+            self._pinged = True
+            self._spawn(self._ws.send_str("ping"), "okx-ws-ping")
+        else:
+            self._spawn(self._ws.close(), "okx-ws-close-silent")
+            return
+        self._timer = asyncio.get_running_loop().call_later(WS_PING_AFTER, self._check)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("okx WebSocket keepalive: %s", task.exception())

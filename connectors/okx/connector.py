@@ -30,13 +30,14 @@ from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
+from connectors.deadline import settle_after
 from connectors.okx import parse
 from connectors.okx.client import OkxClient
 from connectors.okx.config import OkxConfig
 from connectors.okx.parse import ALGO_ORDER_PREFIX, SwapSpec
 from core.connector import Capabilities, ConnectorState, StateListener
 from core.enums import OrderType, Side
-from core.errors import ConfigError, TransientError, VenueRejected
+from core.errors import ConfigError, CopierError, TransientError, VenueRejected
 from core.instrument import Instrument
 from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus
 
@@ -54,6 +55,8 @@ CLOCK_SYNC_INTERVAL = 20.0
 """Seconds between clock syncs; the same request keeps the REST connection warm."""
 _RECENT_ORDERS = 4096
 
+
+_UNKNOWN = "\x00"
 
 class OkxConnector:
     """One OKX account (see the module docstring for the order semantics)."""
@@ -74,12 +77,13 @@ class OkxConnector:
             on_reconnect=self._after_reconnect,
         )
         self._specs: dict[str, SwapSpec] = {}
+        self._venue_symbols: dict[str, str | None] = {}
         self._positions: dict[tuple[str, str], dict[str, Any]] = {}
         self._prices: dict[str, Decimal] = {}
         self._balance = Decimal(0)
         self._equity = Decimal(0)
         self._order_inst: OrderedDict[str, str] = OrderedDict()
-        self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._waiters: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         self._refresh_task: asyncio.Task[None] | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
 
@@ -188,6 +192,7 @@ class OkxConnector:
                 specs[spec.inst_id] = spec
         if specs:
             self._specs = specs
+            self._venue_symbols = {}
 
     async def _load_balance(self) -> None:
         self._client.acquire("balance")
@@ -238,6 +243,15 @@ class OkxConnector:
         """``BTCUSDT`` / ``BTCUSDT-PERP`` / ``BTC/USDT`` → ``BTC-USDT-SWAP`` when OKX lists it."""
         if canonical in self._specs:
             return canonical
+        known = self._venue_symbols.get(canonical, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known
+        inst_id = self._venue_symbol(canonical)
+        if self._specs and len(self._venue_symbols) < 4096:
+            self._venue_symbols[canonical] = inst_id
+        return inst_id
+
+    def _venue_symbol(self, canonical: str) -> str | None:
         name = canonical.upper().removesuffix("-PERP").removesuffix(".P").replace("/", "").replace("-", "")
         for quote in QUOTES:
             if name.endswith(quote) and len(name) > len(quote):
@@ -393,7 +407,7 @@ class OkxConnector:
     async def _place(self, cid: str, args: dict[str, Any], spec: SwapSpec, *, market: bool) -> ExecutionReport:
         self._client.acquire("order", spec.inst_id)
         self._remember_order(cid, spec.inst_id)
-        waiter: asyncio.Future[dict[str, Any]] | None = None
+        waiter: asyncio.Future[dict[str, Any] | None] | None = None
         if market:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters[cid] = waiter
@@ -407,12 +421,21 @@ class OkxConnector:
             pos_side = str(args.get("posSide") or "net")
             filled: dict[str, Any] | None = None
             if waiter is not None:
-                with contextlib.suppress(TimeoutError):
-                    filled = await asyncio.wait_for(asyncio.shield(waiter), self.config.fill_wait)
+                expiry = settle_after(waiter, self.config.fill_wait, lambda: None)
+                try:
+                    filled = await waiter
+                finally:
+                    expiry.cancel()
         finally:
             self._waiters.pop(cid, None)
         if filled is not None:
             return parse.order_report(filled, spec, t_wire, t_ack)
+        if waiter is not None:
+            # No fill pushed in time (the private stream may have been reconnecting): ask OKX.
+            with contextlib.suppress(CopierError):
+                row = await self._order_row(spec.inst_id, cid)
+                if row is not None and row.get("state") in FINAL_STATES:
+                    return parse.order_report(row, spec, t_wire, t_ack)
         return ExecutionReport.without_fill(
             cid,
             ReportStatus.ACCEPTED,

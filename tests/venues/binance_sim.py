@@ -40,6 +40,8 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import WSMsgType, web
 
+from tests.venues.stamped import stamped
+
 DEFAULT_API_KEY = "simkey" + "0" * 58
 DEFAULT_API_SECRET = "simsecret" + "1" * 55
 
@@ -1136,25 +1138,25 @@ class BinanceSim:
         await ws.prepare(request)
         self._ws_api.add(ws)
         try:
-            async for msg in ws:
-                if msg.type is not WSMsgType.TEXT:
-                    continue
-                arrived = time.monotonic_ns()
-                try:
-                    frame = orjson.loads(msg.data)
-                except orjson.JSONDecodeError:
-                    await ws.send_str(
-                        orjson.dumps(
-                            {"id": None, "status": 400, "error": {"code": -1000, "msg": "Malformed request"}}
-                        ).decode()
-                    )
-                    continue
-                answer = self._ws_dispatch(frame, arrived)
-                await self._delay()
-                if answer is None:
-                    await ws.close()
-                    break
-                await ws.send_str(orjson.dumps(answer).decode())
+            async with contextlib.aclosing(stamped(ws)) as messages:
+                async for msg, arrived in messages:
+                    if msg.type is not WSMsgType.TEXT:
+                        continue
+                    try:
+                        frame = orjson.loads(msg.data)
+                    except orjson.JSONDecodeError:
+                        await ws.send_str(
+                            orjson.dumps(
+                                {"id": None, "status": 400, "error": {"code": -1000, "msg": "Malformed request"}}
+                            ).decode()
+                        )
+                        continue
+                    answer = self._ws_dispatch(frame, arrived)
+                    await self._delay()
+                    if answer is None:
+                        await ws.close()
+                        break
+                    await ws.send_str(orjson.dumps(answer).decode())
         finally:
             self._ws_api.discard(ws)
         return ws

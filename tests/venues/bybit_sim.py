@@ -29,6 +29,8 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import WSMsgType, web
 
+from tests.venues.stamped import stamped
+
 API_KEY = "sim-bybit-key"
 API_SECRET = "sim-bybit-secret"
 LEVERAGE = Decimal(10)
@@ -757,43 +759,43 @@ class BybitSim:
         authed = False
         self._trade_sockets.add(ws)
         try:
-            async for message in ws:
-                if message.type is not WSMsgType.TEXT:
-                    continue
-                arrived = time.monotonic_ns()
-                data = orjson.loads(message.data)
-                op = data.get("op")
-                req_id = data.get("reqId")
-                if op == "ping":
-                    await ws.send_str(
-                        orjson.dumps({"op": "pong", "retCode": 0, "retMsg": "OK", "connId": conn_id}).decode()
-                    )
-                    continue
-                if op == "auth":
-                    code = self._ws_auth_ok(data.get("args"))
-                    authed = code == 0
-                    reply = {
-                        "retCode": code,
-                        "retMsg": "OK" if authed else "Invalid sign",
-                        "op": "auth",
-                        "connId": conn_id,
-                    }
-                    if req_id is not None:
-                        reply["reqId"] = req_id
-                    await ws.send_str(orjson.dumps(reply).decode())
-                    if not authed:
+            async with contextlib.aclosing(stamped(ws)) as messages:
+                async for message, arrived in messages:
+                    if message.type is not WSMsgType.TEXT:
+                        continue
+                    data = orjson.loads(message.data)
+                    op = data.get("op")
+                    req_id = data.get("reqId")
+                    if op == "ping":
+                        await ws.send_str(
+                            orjson.dumps({"op": "pong", "retCode": 0, "retMsg": "OK", "connId": conn_id}).decode()
+                        )
+                        continue
+                    if op == "auth":
+                        code = self._ws_auth_ok(data.get("args"))
+                        authed = code == 0
+                        reply = {
+                            "retCode": code,
+                            "retMsg": "OK" if authed else "Invalid sign",
+                            "op": "auth",
+                            "connId": conn_id,
+                        }
+                        if req_id is not None:
+                            reply["reqId"] = req_id
+                        await ws.send_str(orjson.dumps(reply).decode())
+                        if not authed:
+                            await ws.close()
+                        continue
+                    answer = await self._trade_op(data, op, authed, arrived)
+                    if answer is None:
                         await ws.close()
-                    continue
-                answer = await self._trade_op(data, op, authed, arrived)
-                if answer is None:
-                    await ws.close()
-                    break
-                answer.update(reqId=req_id, op=op, connId=conn_id)
-                if self.faults.latency_ms:
-                    await asyncio.sleep(self.faults.latency_ms / 1000)
-                if answer.pop("_silent", False):
-                    continue
-                await ws.send_str(orjson.dumps(answer).decode())
+                        break
+                    answer.update(reqId=req_id, op=op, connId=conn_id)
+                    if self.faults.latency_ms:
+                        await asyncio.sleep(self.faults.latency_ms / 1000)
+                    if answer.pop("_silent", False):
+                        continue
+                    await ws.send_str(orjson.dumps(answer).decode())
         finally:
             self._trade_sockets.discard(ws)
         return ws

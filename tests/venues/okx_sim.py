@@ -42,6 +42,8 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from tests.venues.stamped import stamped
+
 API_KEY = "okx-sim-key"
 API_SECRET = "okx-sim-secret"
 PASSPHRASE = "okx-sim-pass"
@@ -855,45 +857,46 @@ class OkxSim:
         logged_in = False
         conn_id = format(id(ws), "x")[-8:]
         try:
-            async for msg in ws:
-                arrived_ns = time.monotonic_ns()
-                if msg.type != WSMsgType.TEXT:
-                    break
-                if msg.data == "ping":
-                    await ws.send_str("pong")
-                    continue
-                try:
-                    data = orjson.loads(msg.data)
-                except orjson.JSONDecodeError:
-                    await self._send(
-                        ws, {"event": "error", "code": "60012", "msg": "Invalid request", "connId": conn_id}
-                    )
-                    continue
-                op = data.get("op")
-                if op == "login":
+            async with contextlib.aclosing(stamped(ws)) as messages:
+                async for msg, arrived_ns in messages:
+                    if msg.type != WSMsgType.TEXT:
+                        break
+                    if msg.data == "ping":
+                        await ws.send_str("pong")
+                        continue
                     try:
-                        self.check_ws_login((data.get("args") or [{}])[0])
-                    except Refusal as refusal:
+                        data = orjson.loads(msg.data)
+                    except orjson.JSONDecodeError:
                         await self._send(
-                            ws, {"event": "error", "code": refusal.code, "msg": refusal.msg, "connId": conn_id}
+                            ws, {"event": "error", "code": "60012", "msg": "Invalid request", "connId": conn_id}
                         )
                         continue
-                    logged_in = True
-                    self._sockets[ws] = set()
-                    await self._send(ws, {"event": "login", "code": "0", "msg": "", "connId": conn_id})
-                elif not logged_in:
-                    await self._send(ws, {"event": "error", "code": "60011", "msg": "Please log in", "connId": conn_id})
-                elif op == "subscribe":
-                    await self._subscribe(ws, data.get("args") or [], conn_id)
-                elif op in ("order", "cancel-order", "amend-order"):
-                    if self.latency:
-                        await asyncio.sleep(self.latency)
-                    if await self._ws_op(ws, op, data, arrived_ns):
-                        break
-                else:
-                    await self._send(
-                        ws, {"event": "error", "code": "60019", "msg": f"Invalid op: {op}", "connId": conn_id}
-                    )
+                    op = data.get("op")
+                    if op == "login":
+                        try:
+                            self.check_ws_login((data.get("args") or [{}])[0])
+                        except Refusal as refusal:
+                            await self._send(
+                                ws, {"event": "error", "code": refusal.code, "msg": refusal.msg, "connId": conn_id}
+                            )
+                            continue
+                        logged_in = True
+                        self._sockets[ws] = set()
+                        await self._send(ws, {"event": "login", "code": "0", "msg": "", "connId": conn_id})
+                    elif not logged_in:
+                        refusal_text = {"event": "error", "code": "60011", "msg": "Please log in", "connId": conn_id}
+                        await self._send(ws, refusal_text)
+                    elif op == "subscribe":
+                        await self._subscribe(ws, data.get("args") or [], conn_id)
+                    elif op in ("order", "cancel-order", "amend-order"):
+                        if self.latency:
+                            await asyncio.sleep(self.latency)
+                        if await self._ws_op(ws, op, data, arrived_ns):
+                            break
+                    else:
+                        await self._send(
+                            ws, {"event": "error", "code": "60019", "msg": f"Invalid op: {op}", "connId": conn_id}
+                        )
         finally:
             self._sockets.pop(ws, None)
         return ws
