@@ -34,6 +34,16 @@ class RateLimiter:
 
     def acquire(self, cost: int = 1) -> None:
         now = self._clock()
+        if cost == 1 and len(self._limits) == 1:
+            # One limit, one request: the common case on an order path, without the general loop.
+            limit, stamps = self._limits[0], self._stamps[0]
+            horizon = now - limit.window
+            while stamps and stamps[0] <= horizon:
+                stamps.popleft()
+            if len(stamps) >= limit.count:
+                raise RateLimited("local rate limit reached", code="local", retry_after=stamps[0] - horizon)
+            stamps.append(now)
+            return
         wait = 0.0
         for limit, stamps in zip(self._limits, self._stamps, strict=True):
             horizon = now - limit.window
