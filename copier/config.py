@@ -24,7 +24,7 @@ from core.sizing import MaxPolicy, MinPolicy, Sizing, SizingMode
 from core.symbols import AccountSymbols
 
 SOURCE_KINDS = ("tradingview", "rest", "filedrop", "telegram", "manual")
-MASTER_KINDS = ("binance", "bybit")
+MASTER_KINDS = ("binance", "bybit", "okx")
 ACCOUNT_KEYS_COMMON = ("name", "venue", "symbols", "symbol_prefix", "symbol_suffix")
 
 

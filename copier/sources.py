@@ -83,4 +83,8 @@ def build_sources(
             from connectors.bybit.master import BybitMaster
 
             built.append(BybitMaster(source.venue_config, submit, source=source.name, symbol_suffix=""))
+        elif source.kind == "okx":
+            from connectors.okx.master import OkxMaster
+
+            built.append(OkxMaster(source.venue_config, submit, source=source.name))
     return built

@@ -32,6 +32,7 @@ import orjson
 from connectors.binance import parse
 from connectors.binance.client import BinanceClient
 from connectors.binance.config import BinanceConfig
+from connectors.master_fills import fill_signals
 from core.connector import ConnectorState
 from core.enums import Action, Side, VolumeKind
 from core.errors import CopierError, TransientError
@@ -181,12 +182,12 @@ class BinanceMaster:
         qty = parse.dec(order["l"])
         price = parse.dec(order["L"])
         delta = qty if order["S"] == "BUY" else -qty
+        # Hedge mode closes by trading against the position side; one-way mode marks reduce-only.
+        reducing = bool(order.get("R")) or (ps == "LONG" and delta < 0) or (ps == "SHORT" and delta > 0)
         before = self.positions.get((symbol, ps), Decimal(0))
-        after = before + delta
-        self.positions[(symbol, ps)] = after
         ref = f"binance:{self.config.name}:{symbol}:{ps}"
 
-        def make(action: Action, side: Side, volume: Decimal | None, kind: VolumeKind, suffix: str = "") -> Signal:
+        def make(action: Action, side: Side, volume: Decimal | None, kind: VolumeKind, suffix: str) -> Signal:
             return Signal(
                 source=self.source,
                 action=action,
@@ -200,19 +201,17 @@ class BinanceMaster:
                 raw=orjson.dumps(order).decode(),
             )
 
-        if before == 0 or (before > 0) == (delta > 0):
-            side = Side.SELL if ps == "SHORT" or (ps == "BOTH" and delta < 0) else Side.BUY
-            return [make(Action.OPEN, side, qty, VolumeKind.UNITS)]
-        held = Side.BUY if before > 0 else Side.SELL
-        if after == 0:
-            return [make(Action.CLOSE, held, None, VolumeKind.FRACTION)]
-        if (after > 0) == (before > 0):
-            fraction = (abs(before) - abs(after)) / abs(before)
-            return [make(Action.CLOSE_PART, held, fraction, VolumeKind.FRACTION)]
-        return [
-            make(Action.CLOSE, held, None, VolumeKind.FRACTION, ":close"),
-            make(Action.OPEN, held.opposite, abs(after), VolumeKind.UNITS, ":open"),
-        ]
+        after, signals = fill_signals(before, delta, make, reducing=reducing)
+        if not signals:
+            log.warning(
+                "binance master %s: fill %s reduces a %s %s position the master does not hold; ignored",
+                self.config.name,
+                origin,
+                symbol,
+                ps,
+            )
+        self.positions[(symbol, ps)] = after
+        return signals
 
 
 def _log_death(task: asyncio.Task[None]) -> None:

@@ -100,3 +100,52 @@ def test_binance_master_trades_are_copied_to_okx_and_bybit(tmp_path):
                                                     position_id="BTCUSDT:BOTH", reduce_only=True)))
             eventually_sync(lambda: volumes(daemon, "okx") == {"BTC-USDT-SWAP": Decimal("0.01")}, timeout=15)
             eventually_sync(lambda: volumes(daemon, "byb") == {"BTCUSDT": Decimal("0.010")}, timeout=15)
+
+
+def test_okx_master_trades_are_copied_to_bybit_and_paper(tmp_path):
+    from connectors.okx import OkxConfig, OkxConnector
+    from core.enums import Side
+    from core.orders import IntentKind, OrderIntent
+    from tests.venues.okx_sim import API_KEY, API_SECRET, PASSPHRASE
+
+    with simulators("okx", "bybit") as (master, bybit):
+        config = master.source_toml("master") + bybit.account_toml("byb")
+        config += '[[accounts]]\nname = "pap"\nvenue = "paper"\nbalance = 100000\n'
+        config += routes("master", ["byb", "pap"], "1")
+        with running_daemon(tmp_path, config) as daemon:
+            eventually_sync(lambda: any(e["event"] == "daemon_started" for e in daemon.events()))
+
+            async def trade_on_master(intent: OrderIntent) -> None:
+                conn = OkxConnector(OkxConfig(
+                    name="manual", api_key=API_KEY, api_secret=API_SECRET, passphrase=PASSPHRASE,
+                    base_url=master.base_url, ws_url=f"ws://127.0.0.1:{master.port}/ws/v5/private"))
+                await conn.start()
+                try:
+                    await conn.submit(intent)
+                finally:
+                    await conn.stop()
+
+            # 0.02 BTC is 2 contracts of 0.01 BTC on OKX; the followers trade it in BTC.
+            asyncio.run(trade_on_master(OrderIntent(kind=IntentKind.OPEN, client_order_id="manual01",
+                                                    symbol="BTC-USDT-SWAP", side=Side.BUY, volume=Decimal("0.02"))))
+            assert [Decimal(o["qty"]) for o in sim_orders(master)] == [2]
+            eventually_sync(lambda: volumes(daemon, "byb") == {"BTCUSDT": Decimal("0.020")}, timeout=15)
+            eventually_sync(lambda: volumes(daemon, "pap") == {"BTCUSDT": Decimal("0.020")}, timeout=15)
+
+            # A quarter of the master's position closed: a quarter of each follower's.
+            asyncio.run(trade_on_master(OrderIntent(kind=IntentKind.CLOSE, client_order_id="manual02",
+                                                    symbol="BTC-USDT-SWAP", side=Side.BUY, volume=Decimal("0.005"),
+                                                    position_id="BTC-USDT-SWAP:net")))
+            eventually_sync(lambda: volumes(daemon, "byb") == {"BTCUSDT": Decimal("0.015")}, timeout=15)
+            eventually_sync(lambda: volumes(daemon, "pap") == {"BTCUSDT": Decimal("0.015")}, timeout=15)
+
+            asyncio.run(trade_on_master(OrderIntent(kind=IntentKind.CLOSE, client_order_id="manual03",
+                                                    symbol="BTC-USDT-SWAP", side=Side.BUY, volume=Decimal("0.015"),
+                                                    position_id="BTC-USDT-SWAP:net")))
+            eventually_sync(lambda: volumes(daemon, "byb") == {}, timeout=15)
+            eventually_sync(lambda: volumes(daemon, "pap") == {}, timeout=15)
+
+            accepted = [e for e in daemon.events() if e["event"] == "signal_accepted" and e["source"] == "master"]
+            assert [(e["detail"]["action"], e["symbol"]) for e in accepted] == [
+                ("open", "BTCUSDT"), ("close_part", "BTCUSDT"), ("close", "BTCUSDT")]
+            assert all(e["detail"]["followers"] == 2 for e in accepted)

@@ -1,0 +1,232 @@
+"""An OKX account as a signal source: the master's own fills become :class:`~core.signal.Signal`s.
+
+The private WebSocket's ``orders`` channel (``instType`` SWAP) reports the master's orders. Every
+push whose ``state`` is ``partially_filled`` or ``filled`` and whose ``fillSz`` is above zero is
+one fill (the last one: ``fillSz`` contracts at ``fillPx``, trade ``tradeId``), and each fill is
+copied as it happens, so an order filled in pieces, or partially filled and then canceled, is
+copied as far as it traded. Pushes without a new fill (``live``, amended, ``canceled``) are
+ignored, and so is a push seen before (the same ``ordId`` and ``tradeId``). Sizes are contracts
+on the wire and base quantity in the signal (``fillSz × ctVal × ctMult``, from the instrument's
+:class:`~connectors.okx.parse.SwapSpec`).
+
+The master keeps each position's size itself: from ``GET /api/v5/account/positions`` (and the
+instruments) read after every login and before the channel is subscribed, at start and after each
+reconnect, then from its own fills, so an open is told from a partial or full close without
+depending on the order in which OKX's ``orders`` and ``positions`` pushes arrive. Fills missed
+while the socket was down are not replayed; the snapshot at the reconnect brings the sizes back
+in line.
+
+Each fill changes the position on (``instId``, ``posSide``) and becomes:
+
+* a fill that increases the position → ``OPEN`` with the filled base quantity (``UNITS``);
+* a fill that reduces it but leaves some → ``CLOSE_PART`` with the closed ``FRACTION`` of what was open;
+* a fill that takes it to flat → ``CLOSE``;
+* a one-way (``net``) fill that flips the position → ``CLOSE`` then ``OPEN`` for the remainder.
+
+A reducing fill (``reduceOnly``, or selling a ``long`` / buying a ``short`` in hedge mode) never
+flips a position, and one on a position the master does not hold is logged and ignored.
+
+``symbol`` is the canonical name (``BTC-USDT-SWAP`` → ``BTCUSDT``), ``position_ref`` is
+``okx:<account>:<instId>:<posSide>`` (``net`` in one-way mode) and ``origin_id`` is
+``<ordId>:<tradeId>`` (``<ordId>:acc<accFillSz>`` for a push without ``tradeId``), so a replayed
+push is recognised as the same signal. As with the Binance and Bybit masters, every fill of the
+account is a master trade, whoever placed the order (a ``cp`` client order id included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from connectors.master_fills import fill_signals
+from connectors.okx import parse
+from connectors.okx.client import OkxClient
+from connectors.okx.config import OkxConfig
+from connectors.okx.parse import SwapSpec
+from core.connector import ConnectorState
+from core.enums import Action, Side, VolumeKind
+from core.errors import CopierError
+from core.signal import Signal
+
+log = logging.getLogger(__name__)
+
+CHANNELS: tuple[dict[str, str], ...] = ({"channel": "orders", "instType": "SWAP"},)
+FILL_STATES = frozenset({"partially_filled", "filled"})
+_SEEN = 4096
+ZERO = Decimal(0)
+
+
+def canonical_symbol(inst_id: str) -> str:
+    """``BTC-USDT-SWAP`` → ``BTCUSDT``: the name the other venues' masters and followers use."""
+    return "".join(inst_id.split("-")[:2])
+
+
+class OkxMaster:
+    """Watches one OKX account and hands its trades to ``submit`` as signals.
+
+    ``submit`` is called from the WebSocket reader, one fill at a time, and must not block (the
+    router's ``submit`` queues and returns).
+    """
+
+    def __init__(self, config: OkxConfig, submit: Callable[[Signal], object], *, source: str | None = None) -> None:
+        self.config = config
+        self.source = source or f"okx:{config.name}"
+        self._submit = submit
+        self.client = OkxClient(
+            config, channels=CHANNELS, on_push=self._on_push, on_state=self._set_state, on_login=self._snapshot
+        )
+        self.state = ConnectorState.DOWN
+        self.positions: dict[tuple[str, str], Decimal] = {}
+        """Signed base quantity per (``instId``, ``posSide``): long above zero, short below."""
+        self._specs: dict[str, SwapSpec] = {}
+        self._seen: set[str] = set()
+        self._seen_order: deque[str] = deque()
+        self._refresh: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Sync the clock, log in, read instruments and positions, then subscribe to ``orders``."""
+        self.state = ConnectorState.CONNECTING
+        try:
+            await self.client.start()
+        except BaseException:
+            await self.client.close()
+            self.state = ConnectorState.DOWN
+            raise
+        self.state = ConnectorState.UP
+        self._refresh = asyncio.create_task(self._refresh_loop(), name=f"okx-master-refresh:{self.config.name}")
+
+    async def stop(self) -> None:
+        """Stop the refresh task and close the connections."""
+        task, self._refresh = self._refresh, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.client.close()
+        self.state = ConnectorState.DOWN
+
+    def _set_state(self, state: ConnectorState, detail: str = "") -> None:
+        self.state = state
+
+    async def _refresh_loop(self) -> None:
+        """Clock and instruments every ``refresh_interval`` (login signs with the venue's time)."""
+        while True:
+            await asyncio.sleep(self.config.refresh_interval)
+            try:
+                await self.client.sync_clock()
+                await self._load_instruments()
+            except CopierError as exc:
+                log.warning("okx master %s: background refresh failed: %s", self.config.name, exc)
+
+    async def _load_instruments(self) -> None:
+        self.client.acquire("instruments")
+        payload = await self.client.request(
+            "GET", "/api/v5/public/instruments", params={"instType": "SWAP"}, signed=False
+        )
+        specs = {}
+        for row in payload.get("data") or []:
+            spec = parse.swap_spec(row)
+            if spec is not None:
+                specs[spec.inst_id] = spec
+        if specs:
+            self._specs = specs
+
+    async def _snapshot(self) -> None:
+        """Instruments and positions, read after login and before the ``orders`` subscription."""
+        await self._load_instruments()
+        self.client.acquire("positions")
+        payload = await self.client.request("GET", "/api/v5/account/positions", params={"instType": "SWAP"})
+        book: dict[tuple[str, str], Decimal] = {}
+        for row in payload.get("data") or []:
+            spec = self._specs.get(str(row.get("instId", "")))
+            pos = parse.decimal(row.get("pos"))
+            if spec is None or pos == 0:
+                continue
+            pos_side = str(row.get("posSide") or "net")
+            book[(spec.inst_id, pos_side)] = spec.to_base(-abs(pos) if pos_side == "short" else pos)
+        self.positions = book
+
+    def _on_push(self, channel: str, row: dict[str, Any]) -> None:
+        if channel == "orders":
+            self.handle(row)
+
+    def handle(self, row: Mapping[str, Any]) -> list[Signal]:
+        """Turn one ``orders`` push row into signals and hand each to ``submit``."""
+        if row.get("state") not in FILL_STATES or parse.decimal(row.get("fillSz")) <= 0:
+            return []
+        trade = str(row.get("tradeId") or "") or f"acc{row.get('accFillSz', '')}"
+        origin = f"{row.get('ordId', '')}:{trade}"
+        if origin in self._seen:
+            return []
+        self._remember(origin)
+        spec = self._specs.get(str(row.get("instId", "")))
+        if spec is None:
+            log.warning(
+                "okx master %s: fill %s on %s ignored: not a USDT-margined swap OKX lists",
+                self.config.name,
+                origin,
+                row.get("instId"),
+            )
+            return []
+        signals = self.signals_for_fill(row, spec, origin)
+        for signal in signals:
+            try:
+                self._submit(signal)
+            except Exception:
+                log.exception("okx master %s: signal %s not accepted", self.config.name, signal.origin_id)
+        return signals
+
+    def _remember(self, origin: str) -> None:
+        self._seen.add(origin)
+        self._seen_order.append(origin)
+        if len(self._seen_order) > _SEEN:
+            self._seen.discard(self._seen_order.popleft())
+
+    def signals_for_fill(self, row: Mapping[str, Any], spec: SwapSpec, origin: str) -> list[Signal]:
+        """The signals one fill means, updating the tracked position."""
+        inst_id = spec.inst_id
+        pos_side = str(row.get("posSide") or "net")
+        qty = spec.to_base(parse.decimal(row.get("fillSz")))
+        price = parse.optional_decimal(row.get("fillPx"))
+        delta = qty if row.get("side") == "buy" else -qty
+        key = (inst_id, pos_side)
+        before = self.positions.get(key, ZERO)
+        reducing = parse.is_closing(dict(row))
+        symbol = canonical_symbol(inst_id)
+        ref = f"okx:{self.config.name}:{inst_id}:{pos_side}"
+
+        def make(action: Action, side: Side, volume: Decimal | None, kind: VolumeKind, suffix: str) -> Signal:
+            return Signal(
+                source=self.source,
+                action=action,
+                symbol=symbol,
+                side=side,
+                volume=volume,
+                volume_kind=kind,
+                price=price,
+                position_ref=ref,
+                origin_id=origin + suffix,
+                raw=orjson.dumps(row).decode(),
+            )
+
+        after, signals = fill_signals(before, delta, make, reducing=reducing)
+        if not signals:
+            log.warning(
+                "okx master %s: fill %s reduces a %s %s position the master does not hold; ignored",
+                self.config.name,
+                origin,
+                inst_id,
+                pos_side,
+            )
+        if after == 0:
+            self.positions.pop(key, None)
+        else:
+            self.positions[key] = after
+        return signals

@@ -1,0 +1,269 @@
+"""The OKX master source against the loopback OKX venue: the account's own fills (orders placed
+with the master's keys through OKX's order API) become open, partial-close and close signals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from connectors.okx import OkxConfig, OkxConnector, parse
+from connectors.okx.master import OkxMaster, canonical_symbol
+from copier import config as copier_config
+from copier.sources import build_sources
+from core.connector import ConnectorState
+from core.enums import Action, OrderType, Side, VolumeKind
+from core.errors import ConfigError
+from core.orders import IntentKind, OrderIntent
+from core.signal import Signal
+from tests.helpers import eventually
+from tests.venues.okx_sim import API_KEY, API_SECRET, PASSPHRASE, OkxSim, SimSwap
+
+D = Decimal
+
+
+def config_for(sim: OkxSim, name: str = "master") -> OkxConfig:
+    return OkxConfig(
+        name=name,
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        passphrase=PASSPHRASE,
+        base_url=sim.base_url,
+        ws_url=sim.ws_url,
+        hedge_mode=sim.pos_mode == "long_short_mode",
+        fill_wait=2.0,
+        request_timeout=2.0,
+    )
+
+
+@asynccontextmanager
+async def account(sim: OkxSim) -> AsyncIterator[tuple[OkxSim, OkxConnector]]:
+    """The master account's own trading session: its orders go through OKX's order API."""
+    await sim.start()
+    trader = OkxConnector(config_for(sim, "trader"))
+    try:
+        await trader.start()
+        yield sim, trader
+    finally:
+        await trader.stop()
+        await sim.stop()
+
+
+def open_(cid: str, volume: str, side: Side = Side.BUY, symbol: str = "BTC-USDT-SWAP", **kw: Any) -> OrderIntent:
+    return OrderIntent(IntentKind.OPEN, cid, symbol, side, D(volume), **kw)
+
+
+def close(cid: str, volume: str, side: Side, position_id: str) -> OrderIntent:
+    return OrderIntent(IntentKind.CLOSE, cid, position_id.split(":")[0], side, D(volume), position_id=position_id)
+
+
+async def test_master_fills_become_open_partial_close_and_close_signals() -> None:
+    signals: list[Signal] = []
+    async with account(OkxSim()) as (sim, trader):
+        await trader.submit(open_("pre1", "0.5", Side.SELL, "ETH-USDT-SWAP"))  # held before the master starts
+        master = OkxMaster(config_for(sim), signals.append, source="okx-master")
+        await master.start()
+        try:
+            assert master.state is ConnectorState.UP
+            assert master.positions == {("ETH-USDT-SWAP", "net"): D("-0.5")}
+            resting = await trader.submit(
+                open_("limit1", "0.0100", order_type=OrderType.LIMIT, price=D("50000"))
+            )  # rests: its live push is no fill
+            await trader.submit(open_("manual1", "0.0200"))
+            await eventually(lambda: len(signals) == 1)
+            await trader.submit(close("manual2", "0.0050", Side.BUY, "BTC-USDT-SWAP:net"))
+            await eventually(lambda: len(signals) == 2)
+            await trader.submit(close("manual3", "0.0150", Side.BUY, "BTC-USDT-SWAP:net"))
+            await eventually(lambda: len(signals) == 3)
+            await trader.submit(close("manual4", "0.2", Side.SELL, "ETH-USDT-SWAP:net"))
+            await eventually(lambda: len(signals) == 4)
+            await trader.submit(open_("flip1", "0.5", Side.BUY, "ETH-USDT-SWAP"))  # short 0.3 → long 0.2
+            await eventually(lambda: len(signals) == 6)
+            sim.set_price("BTC-USDT-SWAP", "49000")  # the resting limit buy fills at 50000
+            await eventually(lambda: len(signals) == 7)
+            assert master.positions == {("ETH-USDT-SWAP", "net"): D("0.2"), ("BTC-USDT-SWAP", "net"): D("0.01")}
+            # The same push again (a replay) is recognised and yields nothing.
+            assert master.handle(orjson.loads(signals[0].raw)) == []
+        finally:
+            await master.stop()
+        assert master.state is ConnectorState.DOWN
+
+    opened, part, full, eth_part, flip_close, flip_open, limit = signals
+    assert all(s.source == "okx-master" for s in signals)
+    assert (opened.action, opened.symbol, opened.side, opened.volume, opened.volume_kind) == (
+        Action.OPEN,
+        "BTCUSDT",
+        Side.BUY,
+        D("0.02"),
+        VolumeKind.UNITS,
+    )
+    assert opened.price == D("65000")
+    assert opened.position_ref == "okx:master:BTC-USDT-SWAP:net"
+    row = orjson.loads(opened.raw)
+    assert row["clOrdId"] == "manual1" and row["fillSz"] == "2"  # two contracts of 0.01 BTC on the wire
+    assert opened.origin_id == f"{row['ordId']}:{row['tradeId']}"
+    assert (part.action, part.side, part.volume, part.volume_kind) == (
+        Action.CLOSE_PART,
+        Side.BUY,
+        D("0.25"),
+        VolumeKind.FRACTION,
+    )
+    assert (full.action, full.side, full.volume) == (Action.CLOSE, Side.BUY, None)
+    assert {part.position_ref, full.position_ref} == {opened.position_ref}
+    assert (eth_part.action, eth_part.symbol, eth_part.side, eth_part.volume) == (
+        Action.CLOSE_PART,
+        "ETHUSDT",
+        Side.SELL,
+        D("0.4"),
+    )
+    assert eth_part.position_ref == "okx:master:ETH-USDT-SWAP:net"
+    assert (flip_close.action, flip_close.side, flip_close.origin_id.endswith(":close")) == (
+        Action.CLOSE,
+        Side.SELL,
+        True,
+    )
+    assert (flip_open.action, flip_open.side, flip_open.volume, flip_open.origin_id.endswith(":open")) == (
+        Action.OPEN,
+        Side.BUY,
+        D("0.2"),
+        True,
+    )
+    assert (limit.action, limit.side, limit.volume, limit.price) == (Action.OPEN, Side.BUY, D("0.01"), D("50000"))
+    assert orjson.loads(limit.raw)["ordId"] == resting.venue_order_id
+    assert len({s.origin_id for s in signals}) == len(signals)
+
+
+async def test_hedge_mode_positions_are_told_apart_by_pos_side() -> None:
+    signals: list[Signal] = []
+    async with account(OkxSim(pos_mode="long_short_mode")) as (sim, trader):
+        master = OkxMaster(config_for(sim), signals.append)
+        await master.start()
+        try:
+            await trader.submit(open_("long1", "0.0400"))
+            await trader.submit(open_("short1", "0.0100", Side.SELL))
+            await eventually(lambda: len(signals) == 2)
+            await trader.submit(close("long2", "0.0100", Side.BUY, "BTC-USDT-SWAP:long"))
+            await eventually(lambda: len(signals) == 3)
+            await trader.submit(close("short2", "0.0100", Side.SELL, "BTC-USDT-SWAP:short"))
+            await eventually(lambda: len(signals) == 4)
+        finally:
+            await master.stop()
+    long_open, short_open, long_part, short_close = signals
+    assert master.source == "okx:master"
+    assert (long_open.action, long_open.side, long_open.volume) == (Action.OPEN, Side.BUY, D("0.04"))
+    assert (short_open.action, short_open.side, short_open.volume) == (Action.OPEN, Side.SELL, D("0.01"))
+    assert long_open.position_ref == "okx:master:BTC-USDT-SWAP:long"
+    assert short_open.position_ref == "okx:master:BTC-USDT-SWAP:short"
+    assert (long_part.action, long_part.side, long_part.volume, long_part.position_ref) == (
+        Action.CLOSE_PART,
+        Side.BUY,
+        D("0.25"),
+        long_open.position_ref,
+    )
+    assert (short_close.action, short_close.side, short_close.position_ref) == (
+        Action.CLOSE,
+        Side.SELL,
+        short_open.position_ref,
+    )
+
+
+async def test_positions_are_read_again_after_a_reconnect() -> None:
+    signals: list[Signal] = []
+    async with account(OkxSim()) as (sim, trader):
+        master = OkxMaster(config_for(sim), signals.append)
+        await master.start()
+        try:
+            await trader.submit(open_("before1", "0.0200"))
+            await eventually(lambda: len(signals) == 1)
+            # A trade whose pushes are lost (as when the socket is down): the master does not see
+            # it, and the snapshot at its next login brings the size back.
+            pushes = sim._push
+            sim._push = lambda channel, row: None  # type: ignore[method-assign]
+            args = {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2"}
+            sim.place({**args, "clOrdId": "gap1"}, 0)
+            sim._push = pushes  # type: ignore[method-assign]
+            assert master.positions == {("BTC-USDT-SWAP", "net"): D("0.02")}
+            await sim.drop_sockets()
+            await eventually(lambda: master.positions.get(("BTC-USDT-SWAP", "net")) == D("0.04"))
+            await eventually(lambda: master.client.ws_ready and master.state is ConnectorState.UP)
+            await trader.submit(close("after1", "0.0100", Side.BUY, "BTC-USDT-SWAP:net"))
+            await eventually(lambda: len(signals) == 2)
+        finally:
+            await master.stop()
+    assert [s.action for s in signals] == [Action.OPEN, Action.CLOSE_PART]
+    assert signals[1].volume == D("0.25")
+
+
+def _spec_master(signals: list[Signal]) -> OkxMaster:
+    master = OkxMaster(OkxConfig(name="m", api_key="k", api_secret="s", passphrase="p"), signals.append, source="m")
+    spec = parse.swap_spec(SimSwap("BTC-USDT-SWAP", ct_val="0.01", lot_sz="0.01", min_sz="0.01", tick_sz="0.1").row())
+    assert spec is not None
+    master._specs = {spec.inst_id: spec}
+    return master
+
+
+def _row(state: str, fill: str, acc: str, trade: str, **kw: str) -> dict[str, str]:
+    row = {"instId": "BTC-USDT-SWAP", "ordId": "77", "clOrdId": "", "side": "buy", "posSide": "net"}
+    row.update(state=state, fillSz=fill, accFillSz=acc, fillPx="65000", tradeId=trade, reduceOnly="false")
+    row.update(kw)
+    return row
+
+
+def test_partial_fills_are_copied_as_they_trade_and_non_fills_are_ignored() -> None:
+    signals: list[Signal] = []
+    master = _spec_master(signals)
+    assert master.handle(_row("live", "0", "0", "")) == []
+    first = master.handle(_row("partially_filled", "1", "1", "9001"))
+    assert [(s.action, s.volume) for s in first] == [(Action.OPEN, D("0.01"))]
+    assert master.handle(_row("partially_filled", "1", "1", "9001")) == []  # the same fill pushed again
+    assert master.handle(_row("canceled", "1", "1", "9001")) == []  # canceled after the partial fill
+    second = master.handle(_row("filled", "2", "3", "9002"))
+    assert [(s.action, s.volume, s.origin_id) for s in second] == [(Action.OPEN, D("0.02"), "77:9002")]
+    assert master.positions == {("BTC-USDT-SWAP", "net"): D("0.03")}
+    assert signals == first + second
+    # A fill on an instrument that is not a listed linear swap is not copied.
+    assert master.handle(_row("filled", "1", "1", "9003", instId="BTC-USD-SWAP")) == []
+
+
+def test_a_reducing_fill_never_opens_or_flips() -> None:
+    signals: list[Signal] = []
+    master = _spec_master(signals)
+    # Nothing held: a reduce-only (or hedge-mode closing) fill is no open.
+    assert master.handle(_row("filled", "1", "1", "1", side="sell", reduceOnly="true")) == []
+    assert master.handle(_row("filled", "1", "1", "2", side="sell", posSide="long")) == []
+    master.handle(_row("filled", "1", "1", "3", ordId="78"))
+    # More than the master knows of is reduced: the position is closed, not flipped.
+    closed = master.handle(_row("filled", "2", "2", "4", ordId="79", side="sell", reduceOnly="true"))
+    assert [(s.action, s.side) for s in closed] == [(Action.CLOSE, Side.BUY)]
+    assert master.positions == {}
+    assert canonical_symbol("ETH-USDT-SWAP") == "ETHUSDT"
+
+
+def test_an_okx_source_is_configured_like_an_okx_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OKX_MASTER_KEY", "key-1")
+    monkeypatch.setenv("OKX_MASTER_SECRET", "secret-1")
+    monkeypatch.setenv("OKX_MASTER_PASS", "pass-1")
+    text = (
+        '[[sources]]\nname = "lead"\nkind = "okx"\napi_key = "env:OKX_MASTER_KEY"\n'
+        'api_secret = "env:OKX_MASTER_SECRET"\npassphrase = "env:OKX_MASTER_PASS"\ndemo = true\n'
+    )
+    cfg = copier_config.parse(text)
+    (source,) = cfg.sources
+    assert source.kind == "okx" and isinstance(source.venue_config, OkxConfig)
+    okx = source.venue_config
+    assert (okx.api_key, okx.api_secret, okx.passphrase, okx.demo) == ("key-1", "secret-1", "pass-1", True)
+    assert "secret-1" not in repr(okx)
+    (built,) = build_sources(cfg.sources, lambda s: None, None, cfg.data_dir)  # type: ignore[arg-type,return-value]
+    assert isinstance(built, OkxMaster) and built.source == "lead"
+    with pytest.raises(ConfigError) as unknown:
+        copier_config.parse(text + 'colour = "red"\n')
+    assert unknown.value.path == "sources[0].colour"
+    assert unknown.value.line == 8
+    monkeypatch.delenv("OKX_MASTER_SECRET")
+    with pytest.raises(ConfigError) as missing:
+        copier_config.parse(text)
+    assert missing.value.path == "sources[0].api_secret" and "secret-1" not in str(missing.value)
