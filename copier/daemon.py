@@ -67,7 +67,8 @@ class Daemon:
         await self.store.migrate()
         await self.store.close()
         journal_dir = cfg.data_dir / "journal"
-        state, links = recovery.load(journal_dir)
+        recovered = recovery.load_journal(journal_dir)
+        state, links = recovered.state, recovered.links
         self.journal = Journal(journal_dir, fsync=cfg.journal_fsync, fsync_interval=cfg.journal_fsync_interval)
         # The SQL store is fed from the journal by a process of its own: no SQL work on this loop.
         self.projector = await asyncio.create_subprocess_exec(
@@ -90,6 +91,10 @@ class Daemon:
             dedupe_window=cfg.dedupe_window,
             journal=self.journal,
             links=links,
+        )
+        # Listens to the journal from here on, before any job runs: see recovery.Adoption.
+        self.adoption = recovery.Adoption(
+            recovered, self.journal, self.router, self.mirror, symbols=self._configured_symbols()
         )
         resumed = recovery.resume(state, self.router, self.mirror)
         if resumed["resumed"] or resumed["unrouted"]:
@@ -142,7 +147,24 @@ class Daemon:
         gc.collect()
         gc.freeze()
         self.mirror.emit("daemon_started", detail={"accounts": list(self.connectors), "sources": list(sources)})
+        # After intake opened: asking the venues takes round trips (one per symbol on Binance) and
+        # waits for the recovered followers, and no new signal depends on what is adopted.
+        self.adoption_task = asyncio.create_task(self._adopt(), name="adoption")
         self._banner()
+
+    def _configured_symbols(self) -> dict[str, set[str]]:
+        """Venue symbols the configuration names per account (explicit maps of accounts and routes)."""
+        named: dict[str, set[str]] = {a.name: set(a.symbols.explicit.values()) for a in self.config.accounts}
+        for route in self.config.routes:
+            named.setdefault(route.account, set()).update(route.symbols.values())
+        return named
+
+    async def _adopt(self) -> None:
+        try:
+            await self.adoption.run()
+        except Exception as exc:
+            log.exception("recovery: adopting orders the journal lost failed")
+            self.mirror.emit("adoption_failed", status="failed", reason=f"adoption stopped: {exc}")
 
     async def _start_connector(self, conn: Connector) -> None:
         await conn.start()
@@ -169,6 +191,10 @@ class Daemon:
 
     async def stop(self, drain_seconds: float = 10.0) -> None:
         """Stop intake, finish in-flight orders, stop the servers, flush the log."""
+        if not self.adoption_task.done():
+            self.adoption_task.cancel()
+            await asyncio.gather(self.adoption_task, return_exceptions=True)
+        self.adoption.close()
         await self.edge.stop_intake()
         for source in self.background:
             await source.stop()

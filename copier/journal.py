@@ -16,7 +16,9 @@ Record types (``t``), every record carrying ``sig`` (the signal id) and ``ts`` (
 ``result``  the venue's answer or the router's verdict for ``cid``: ``status``, ``vid`` (venue order
             id), ``pos`` (position id), ``filled``, ``price``, ``reason``, ``code``, ``lat``/``ack`` (µs);
 ``done``    the follower's job for the signal is over (``acct``, ``status``, ``reason``): every order it
-            planned has a result, or it was skipped with the reason.
+            planned has a result, or it was skipped with the reason;
+``adopted`` an order found at a venue under Copier's client id prefix that the journal did not know
+            (:func:`adopted_record`; ``sig`` is None). Replay leaves it to :mod:`copier.recovery`.
 
 :func:`replay` reads a journal back (a torn last line, left by a crash mid-write, is ignored) and
 gives each (signal, follower) its :class:`FollowerState`.
@@ -42,7 +44,7 @@ import orjson
 
 from core.enums import Action, LevelUnit, OrderType, Side, VolumeKind
 from core.links import Leg
-from core.orders import IntentKind, OrderIntent
+from core.orders import IntentKind, OrderIntent, VenueOrder
 from core.signal import Level, Signal
 
 SEGMENT_RE = re.compile(r"^journal-(\d{8})\.jsonl$")
@@ -177,6 +179,46 @@ def intent_from_json(data: dict[str, Any]) -> OrderIntent:
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+def adopted_record(
+    account: str, venue: str, order: VenueOrder, reason: str, link: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """An ``adopted`` record: ``order`` as the venue reported it, for an order the journal did not know.
+
+    ``sig`` is None (no signal is known for it); ``kind`` is ``open`` or ``close`` (reduce-only);
+    ``at`` is the venue's creation time (ms); ``link``, when present, is the position link made for
+    it (the fields of :class:`~core.links.Leg`, so recovery can rebuild it).
+    """
+    record: dict[str, Any] = {
+        "t": "adopted",
+        "sig": None,
+        "ts": _now_us(),
+        "acct": account,
+        "venue": venue,
+        "cid": order.client_order_id,
+        "kind": IntentKind.CLOSE.value if order.reduce_only else IntentKind.OPEN.value,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "volume": format(order.volume, "f"),
+        "filled": format(order.filled_volume, "f"),
+        "status": order.status.value,
+        "at": order.time_ms,
+        "reason": reason,
+    }
+    if order.order_type is not OrderType.MARKET:
+        record["type"] = order.order_type.value
+    for key, value in (
+        ("vid", order.venue_order_id),
+        ("pos", order.position_id),
+        ("price", _dec(order.average_price)),
+        ("px", _dec(order.price)),
+    ):
+        if value is not None:
+            record[key] = value
+    if link is not None:
+        record["link"] = dict(link)
+    return record
 
 
 # -- segments -------------------------------------------------------------------------------
@@ -489,6 +531,13 @@ class Journal:
         if result.get("code") is not None:
             answer["code"] = str(result["code"])
         self.defer(planned, answer)
+
+    def adopted(
+        self, account: str, venue: str, order: VenueOrder, reason: str, link: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record an order found at the venue under Copier's client id prefix that the journal did
+        not know (see :func:`adopted_record`); written at once, like a signal."""
+        self.append(adopted_record(account, venue, order, reason, link))
 
     def link(self, leg: Leg, *, closed: bool = False) -> None:
         """Record a link's new state for the SQL store (recovery rebuilds links from orders instead)."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from core.instrument import Instrument
-from core.orders import AccountState, ExecutionReport, OrderIntent, Position
+from core.orders import AccountState, ExecutionReport, OrderIntent, Position, VenueOrder
 
 
 class ConnectorState(StrEnum):
@@ -74,3 +74,14 @@ class Connector(Protocol):
     async def positions(self) -> list[Position]: ...
 
     async def order_by_client_id(self, client_order_id: str) -> ExecutionReport | None: ...
+
+    async def recent_orders(self, prefix: str, since_ms: int, symbols: Collection[str] = ()) -> list[VenueOrder]:
+        """Orders the venue holds whose client order id starts with ``prefix``, created at or after
+        ``since_ms`` (Unix milliseconds, venue clock): its open orders and its order history, as far
+        back as the venue keeps it. Market and limit orders; conditional orders only where the venue
+        lists them with the others (Bybit), not from separate algo-order endpoints.
+
+        ``symbols`` names venue symbols worth asking about, for a venue that can only be asked per
+        symbol; others ignore it. Raises only the typed errors of :mod:`core.errors`.
+        """
+        ...

@@ -70,6 +70,10 @@ class PositionLinks:
             out.append(leg)
         return out
 
+    def of_account(self, account: str) -> list[Leg]:
+        """Every leg of one account, whatever its source (not for the hot path: it walks the table)."""
+        return [leg for (owner, _), legs in self._legs.items() if owner == account for leg in legs]
+
     def remove(self, leg: Leg) -> None:
         legs = self._legs.get((leg.account, leg.source))
         if legs and leg in legs:

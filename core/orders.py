@@ -27,6 +27,20 @@ def client_order_id(source: str, dedupe_key: str, route: str, leg: int) -> str:
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower case
 _B32_PAIRS = tuple(a + b for a in _B32 for b in _B32)
 _PAIR_SHIFTS = tuple(range(90, -1, -10))
+_CLIENT_ID_LENGTH = len(CLIENT_ID_PREFIX) + 20
+
+
+def is_client_order_id(value: str) -> bool:
+    """Whether ``value`` has exactly the form of :func:`client_order_id` (``cp`` + 20 base32 digits).
+
+    Ids a connector derives from one (Binance's ``<id>-sl``/``<id>-tp`` protective orders) share
+    the prefix but not the form.
+    """
+    return (
+        len(value) == _CLIENT_ID_LENGTH
+        and value.startswith(CLIENT_ID_PREFIX)
+        and all(c in _B32 for c in value[len(CLIENT_ID_PREFIX) :])
+    )
 
 
 class IntentKind(StrEnum):
@@ -134,3 +148,29 @@ class AccountState:
     equity: Decimal
     currency: str = "USD"
     open_positions: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """An order as the venue itself reports it (from its open orders or its order history).
+
+    ``volume`` and ``filled_volume`` are in the canonical unit (a contract venue converts);
+    ``status`` is as in an :class:`ExecutionReport` (a filled reduce-only order is CLOSED).
+    ``reduce_only`` is True for an order that closes or reduces a position rather than opening one
+    (hedge mode: selling the long side, buying the short side). ``time_ms`` is when the venue
+    created the order, on its own clock (Unix milliseconds).
+    """
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    volume: Decimal
+    filled_volume: Decimal
+    status: ReportStatus
+    venue_order_id: str | None
+    position_id: str | None
+    average_price: Decimal | None
+    time_ms: int
+    reduce_only: bool = False
+    order_type: OrderType = OrderType.MARKET
+    price: Decimal | None = None

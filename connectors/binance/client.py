@@ -25,6 +25,7 @@ from connectors.binance import auth
 from connectors.binance.config import BinanceConfig
 from connectors.binance.parse import TIMESTAMP_OUTSIDE_WINDOW, Banned, venue_error
 from connectors.deadline import settle_after
+from connectors.wire import write_immediately
 from core.connector import ConnectorState
 from core.errors import CopierError, OutcomeUnknown, RateLimited, TransientError
 from core.ratelimit import Limit, RateLimiter
@@ -49,6 +50,8 @@ REQUEST_WEIGHTS: dict[tuple[str, str], int] = {
     ("GET", "/fapi/v1/algoOrder"): 1,
     ("DELETE", "/fapi/v1/algoOrder"): 1,
     ("GET", "/fapi/v1/openAlgoOrders"): 1,
+    ("GET", "/fapi/v1/openOrders"): 1,  # 40 without a symbol
+    ("GET", "/fapi/v1/allOrders"): 5,
     ("GET", "/fapi/v3/account"): 5,
     ("GET", "/fapi/v3/positionRisk"): 5,
     ("GET", "/fapi/v1/positionSide/dual"): 30,
@@ -115,6 +118,7 @@ class WsApi:
         """Open the connection and start its reader."""
         self._on_connect()
         ws = await self._session.ws_connect(self._url, heartbeat=30.0, autoping=True, max_msg_size=0)
+        write_immediately(ws)
         self._ws = ws
         self._reader = asyncio.create_task(self._read(ws), name=f"binance-ws-reader:{self._url}")
 

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from decimal import Decimal
 from typing import Any
 
@@ -32,13 +32,15 @@ from core.connector import Capabilities, ConnectorState, StateListener
 from core.enums import OrderType, Side
 from core.errors import ConfigError, CopierError, VenueRejected
 from core.instrument import Instrument
-from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus
+from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus, VenueOrder
 
 log = logging.getLogger(__name__)
 
 _SIDE = {Side.BUY: "BUY", Side.SELL: "SELL"}
 _SUFFIXES = ("-PERP", "_PERP", ".P")
 _REMEMBERED_ORDERS = 10_000
+_HISTORY_MS = 7 * 24 * 3600 * 1000  # allOrders spans at most 7 days per request
+_MAX_PAGES = 20
 
 
 class BinanceConnector:
@@ -439,6 +441,52 @@ class BinanceConnector:
                 return None
             raise
         return parse.algo_report(algo, 0, 0)
+
+    async def recent_orders(self, prefix: str, since_ms: int, symbols: Collection[str] = ()) -> list[VenueOrder]:
+        """Open orders and order history (``GET /fapi/v1/openOrders``, ``/fapi/v1/allOrders``) under
+        client ids starting with ``prefix``, created at or after ``since_ms``.
+
+        Binance keeps history per symbol, so history is asked for the listed symbols among: those
+        given, those with an open position, those this connector sent orders on, and those with an
+        open order. The venue answers at most 7 days back.
+        """
+        now = self.client.now_ms()
+        since_ms = max(since_ms, now - _HISTORY_MS + 60_000)
+        open_rows = await self.client.signed("GET", "/fapi/v1/openOrders", weight=40)
+        wanted = {row["symbol"] for row in open_rows if "symbol" in row}
+        wanted |= set(symbols) | self._position_symbols | set(self._order_symbols.values())
+        if self._instruments:
+            wanted &= set(self._instruments)
+        rows: dict[str, dict[str, Any]] = {str(row.get("orderId")): row for row in open_rows}
+        for symbol in sorted(wanted):
+            for row in await self._all_orders(symbol, since_ms, now):
+                rows[str(row.get("orderId"))] = row
+        found = [
+            order
+            for order in (parse.venue_order(row) for row in rows.values())
+            if order is not None and order.client_order_id.startswith(prefix) and order.time_ms >= since_ms
+        ]
+        return sorted(found, key=lambda order: (order.time_ms, order.venue_order_id or ""))
+
+    async def _all_orders(self, symbol: str, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
+        """``GET /fapi/v1/allOrders`` for one symbol from ``since_ms``: windows of at most 7 days,
+        then pages by order id while a page comes back full."""
+        rows: list[dict[str, Any]] = []
+        start = since_ms
+        while start <= until_ms:
+            end = min(until_ms, start + _HISTORY_MS - 1)
+            params = [("symbol", symbol), ("startTime", str(start)), ("endTime", str(end)), ("limit", "1000")]
+            for _ in range(_MAX_PAGES):
+                page = await self.client.signed("GET", "/fapi/v1/allOrders", params)
+                rows.extend(row for row in page if row.get("time", 0) <= end)
+                if len(page) < 1000 or any(row.get("time", 0) > end for row in page):
+                    break
+                next_id = max(int(row["orderId"]) for row in page) + 1
+                params = [("symbol", symbol), ("orderId", str(next_id)), ("limit", "1000")]
+            else:
+                log.warning("binance %s: %s order history cut at %d pages", self.name, symbol, _MAX_PAGES)
+            start = end + 1
+        return rows
 
     async def positions(self) -> list[Position]:
         """Open positions, with the stop-loss and take-profit of their close-position orders."""

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
-from core.enums import Side
+from core.enums import OrderType, Side
 from core.errors import (
     ConfigError,
     CopierError,
@@ -18,7 +18,7 @@ from core.errors import (
     VenueRejected,
 )
 from core.instrument import Instrument
-from core.orders import AccountState, ExecutionReport, Position, ReportStatus
+from core.orders import AccountState, ExecutionReport, Position, ReportStatus, VenueOrder
 
 ZERO = Decimal(0)
 
@@ -295,4 +295,52 @@ def algo_report(order: Mapping[str, Any], t_wire_ns: int, t_ack_ns: int) -> Exec
         fill_price=avg if avg > 0 else None,
         t_wire_ns=t_wire_ns,
         t_ack_ns=t_ack_ns,
+    )
+
+
+_VENUE_ORDER_STATUS = {
+    "NEW": ReportStatus.ACCEPTED,
+    "PARTIALLY_FILLED": ReportStatus.ACCEPTED,
+    "FILLED": ReportStatus.FILLED,
+    "CANCELED": ReportStatus.CANCELED,
+    "EXPIRED": ReportStatus.CANCELED,
+    "EXPIRED_IN_MATCH": ReportStatus.CANCELED,
+}
+
+
+def venue_order(order: Mapping[str, Any]) -> VenueOrder | None:
+    """One order of ``GET /fapi/v1/openOrders`` or ``/fapi/v1/allOrders`` as a :class:`VenueOrder`.
+
+    A partially filled order still rests (ACCEPTED); rejected orders, which never existed, are None.
+    """
+    status = _VENUE_ORDER_STATUS.get(str(order.get("status", "")))
+    side = {"BUY": Side.BUY, "SELL": Side.SELL}.get(str(order.get("side", "")))
+    if status is None or side is None or "symbol" not in order:
+        return None
+    ps = str(order.get("positionSide", "BOTH"))
+    closing = (
+        str(order.get("reduceOnly", "false")).lower() == "true"
+        or str(order.get("closePosition", "false")).lower() == "true"
+        or (ps == "LONG" and side is Side.SELL)
+        or (ps == "SHORT" and side is Side.BUY)
+    )
+    if closing and status is ReportStatus.FILLED:
+        status = ReportStatus.CLOSED
+    limit = str(order.get("origType") or order.get("type", "")) == "LIMIT"
+    price = dec(order.get("price") or "0")
+    avg = dec(order.get("avgPrice") or "0")
+    return VenueOrder(
+        client_order_id=str(order.get("clientOrderId", "")),
+        symbol=str(order["symbol"]),
+        side=side,
+        volume=dec(order.get("origQty") or "0"),
+        filled_volume=dec(order.get("executedQty") or "0"),
+        status=status,
+        venue_order_id=str(order["orderId"]) if "orderId" in order else None,
+        position_id=position_id(str(order["symbol"]), ps),
+        average_price=avg if avg > 0 else None,
+        time_ms=int(order.get("time") or order.get("updateTime") or 0),
+        reduce_only=closing,
+        order_type=OrderType.LIMIT if limit else OrderType.MARKET,
+        price=price if limit and price > 0 else None,
     )

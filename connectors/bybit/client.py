@@ -23,6 +23,7 @@ import orjson
 from connectors.bybit import auth, parse
 from connectors.bybit.config import BybitConfig
 from connectors.deadline import settle_after
+from connectors.wire import write_immediately
 from core.errors import OutcomeUnknown, TransientError
 from core.ratelimit import Limit, RateLimiter
 
@@ -266,6 +267,7 @@ class BybitSocket:
     async def _connect_once(self) -> None:
         session = self.rest.session
         ws = await session.ws_connect(self.url, autoping=True, heartbeat=None, max_msg_size=0)
+        write_immediately(ws)
         try:
             expires = self.clock.now_ms() + max(self.config.recv_window, 5000)
             hello = auth.ws_auth_message(self.config.api_key, self.config.api_secret, expires)

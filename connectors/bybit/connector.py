@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -30,13 +31,15 @@ from core.connector import Capabilities, ConnectorState, StateListener
 from core.enums import OrderType, Side
 from core.errors import ConfigError, OutcomeUnknown, TransientError, VenueRejected
 from core.instrument import Instrument, is_multiple, round_down_to_step, round_to_tick
-from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus
+from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus, VenueOrder
 
 log = logging.getLogger("connectors.bybit")
 
 CATEGORY = parse.CATEGORY
 PERP_SUFFIX = "-PERP"
 KEEP_ORDERS = 4096
+_HISTORY_WINDOW_MS = 7 * 24 * 3600 * 1000  # /v5/order/history spans at most 7 days per request
+_MAX_PAGES = 20
 
 
 def wire_qty(instrument: Instrument, volume: Decimal, *, closing: bool = False) -> str:
@@ -574,6 +577,38 @@ class BybitConnector:
                 break
         self._positions = found
         return list(found.values())
+
+    async def recent_orders(self, prefix: str, since_ms: int, symbols: Collection[str] = ()) -> list[VenueOrder]:
+        """Open orders (``GET /v5/order/realtime``) and the order history (``/v5/order/history``, in
+        windows of at most 7 days) of the settle coin's linear contracts, under ``orderLinkId``s
+        starting with ``prefix`` and created at or after ``since_ms``; paged with ``cursor``."""
+        now = self.clock.now_ms()
+        items: dict[str, Mapping[str, Any]] = {}
+        queries: list[tuple[str, dict[str, str]]] = [("/v5/order/realtime", {})]
+        start = since_ms
+        while start <= now:
+            end = min(now, start + _HISTORY_WINDOW_MS - 1)
+            queries.append(("/v5/order/history", {"startTime": str(start), "endTime": str(end)}))
+            start = end + 1
+        for path, extra in queries:
+            params = {"category": CATEGORY, "settleCoin": self.config.settle_coin, "limit": "50", **extra}
+            for _ in range(_MAX_PAGES):
+                data, _, _ = await self.rest.request("GET", path, params)
+                result = data.get("result") or {}
+                for item in result.get("list") or []:
+                    items[str(item.get("orderId", ""))] = item
+                cursor = str(result.get("nextPageCursor") or "")
+                if not cursor:
+                    break
+                params = {**params, "cursor": cursor}
+            else:
+                log.warning("bybit %s: %s cut at %d pages", self.name, path, _MAX_PAGES)
+        found = [
+            order
+            for order in (parse.venue_order(item) for item in items.values())
+            if order is not None and order.client_order_id.startswith(prefix) and order.time_ms >= since_ms
+        ]
+        return sorted(found, key=lambda order: (order.time_ms, order.venue_order_id or ""))
 
     async def order_by_client_id(self, client_order_id: str) -> ExecutionReport | None:
         """The order with this ``orderLinkId`` from open orders, then from history; None if Bybit has none."""

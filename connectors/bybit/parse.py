@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from core.enums import Side
+from core.enums import OrderType, Side
 from core.errors import ConfigError, OutcomeUnknown, RateLimited, TransientError, VenueError, VenueRejected
 from core.instrument import Instrument
-from core.orders import AccountState, ExecutionReport, Position, ReportStatus
+from core.orders import AccountState, ExecutionReport, Position, ReportStatus, VenueOrder
 
 CATEGORY = "linear"
 
@@ -259,3 +259,44 @@ def report_from_order(item: Mapping[str, Any], t_wire_ns: int, t_ack_ns: int) ->
 def is_final(item: Mapping[str, Any]) -> bool:
     state = str(item.get("orderStatus", ""))
     return state in FILLED_STATES or state in CANCELED_STATES or state in REJECTED_STATES
+
+
+def venue_order(item: Mapping[str, Any]) -> VenueOrder | None:
+    """One order of ``/v5/order/realtime`` or ``/v5/order/history`` as a :class:`VenueOrder`.
+
+    Orders the matching engine rejected never existed and are None; a conditional order that has
+    not triggered rests (ACCEPTED).
+    """
+    state = str(item.get("orderStatus", ""))
+    side = side_from(str(item.get("side", "")))
+    if side is None or state in REJECTED_STATES:
+        return None
+    if state in FILLED_STATES:
+        status = ReportStatus.FILLED
+    elif state in CANCELED_STATES:
+        status = ReportStatus.CANCELED
+    else:
+        status = ReportStatus.ACCEPTED
+    idx = int(item.get("positionIdx", 0) or 0)
+    reduce_only = item.get("reduceOnly") in (True, "true", "True")
+    closing = reduce_only or (idx == 1 and side is Side.SELL) or (idx == 2 and side is Side.BUY)
+    if closing and status is ReportStatus.FILLED:
+        status = ReportStatus.CLOSED
+    filled = dec0(item.get("cumExecQty"))
+    symbol = str(item.get("symbol", ""))
+    limit = str(item.get("orderType", "")) == "Limit"
+    return VenueOrder(
+        client_order_id=str(item.get("orderLinkId", "")),
+        symbol=symbol,
+        side=side,
+        volume=dec0(item.get("qty")),
+        filled_volume=filled,
+        status=status,
+        venue_order_id=str(item["orderId"]) if item.get("orderId") else None,
+        position_id=position_id(symbol, idx) if symbol else None,
+        average_price=price_or_none(item.get("avgPrice")) if filled else None,
+        time_ms=int(dec0(item.get("createdTime"))),
+        reduce_only=closing,
+        order_type=OrderType.LIMIT if limit else OrderType.MARKET,
+        price=price_or_none(item.get("price")) if limit else None,
+    )

@@ -14,7 +14,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +26,7 @@ from connectors.deadline import settle_after
 from connectors.okx import parse
 from connectors.okx.auth import Signer, iso_timestamp, rest_headers, ws_login_args
 from connectors.okx.config import OkxConfig
+from connectors.wire import write_immediately
 from core.connector import ConnectorState
 from core.errors import ConfigError, CopierError, OutcomeUnknown, TransientError
 from core.ratelimit import Limit, RateLimiter
@@ -63,7 +64,12 @@ StateHandler = Callable[[ConnectorState, str], None]
 
 
 class OkxClient:
-    """REST and private WebSocket access for one OKX account."""
+    """REST and private WebSocket access for one OKX account.
+
+    ``on_login``, when given, is awaited after every successful login and before ``channels`` are
+    subscribed, so a snapshot read there predates every push; when it raises, that connection
+    attempt fails (``start`` raises; a reconnect is retried).
+    """
 
     def __init__(
         self,
@@ -73,8 +79,10 @@ class OkxClient:
         on_push: PushHandler | None = None,
         on_state: StateHandler | None = None,
         on_reconnect: Callable[[], None] | None = None,
+        on_login: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.config = config
+        self._on_login = on_login
         self._signer = Signer(config.api_secret)
         self._channels = channels
         self._on_push = on_push or (lambda channel, row: None)
@@ -273,6 +281,7 @@ class OkxClient:
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise TransientError(f"could not open the OKX WebSocket: {exc}") from exc
+        write_immediately(ws)
         self._ws = ws
         seconds = str(self.now_ms() // 1000)
         login = {
@@ -286,6 +295,13 @@ class OkxClient:
             await ws.close()
             self._ws = None
             raise parse.venue_error(str(answer.get("code")), str(answer.get("msg", "")), account=self.config.name)
+        if self._on_login is not None:
+            try:
+                await self._on_login()
+            except BaseException:
+                await ws.close()
+                self._ws = None
+                raise
         if self._channels:
             await ws.send_str(orjson.dumps({"op": "subscribe", "args": list(self._channels)}).decode())
         self._ws_ready = True

@@ -27,6 +27,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
@@ -39,7 +40,7 @@ from core.connector import Capabilities, ConnectorState, StateListener
 from core.enums import OrderType, Side
 from core.errors import ConfigError, CopierError, TransientError, VenueRejected
 from core.instrument import Instrument
-from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus
+from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus, VenueOrder
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ FINAL_STATES = frozenset({"filled", "canceled", "mmp_canceled"})
 CLOCK_SYNC_INTERVAL = 20.0
 """Seconds between clock syncs; the same request keeps the REST connection warm."""
 _RECENT_ORDERS = 4096
+_HISTORY_MS = 7 * 24 * 3600 * 1000  # orders-history keeps the last 7 days
+_PAGE = 100
+_MAX_PAGES = 20
 
 
 _UNKNOWN = "\x00"
@@ -682,6 +686,35 @@ class OkxConnector:
                 if row.get("clOrdId") == cid:
                     return dict(row)
         return None
+
+    async def recent_orders(self, prefix: str, since_ms: int, symbols: Collection[str] = ()) -> list[VenueOrder]:
+        """Open swap orders (``GET /api/v5/trade/orders-pending``) and the order history
+        (``orders-history``, which reaches 7 days back) under client ids starting with ``prefix``,
+        created at or after ``since_ms``; newest first at OKX, paged with ``after``."""
+        since_ms = max(since_ms, self._client.now_ms() - _HISTORY_MS + 60_000)
+        rows: dict[str, dict[str, Any]] = {}
+        for endpoint, extra in (("orders-pending", {}), ("orders-history", {"begin": str(since_ms)})):
+            params = {"instType": "SWAP", "limit": str(_PAGE), **extra}
+            for _ in range(_MAX_PAGES):
+                self._client.acquire(endpoint)
+                payload = await self._client.request("GET", f"/api/v5/trade/{endpoint}", params=params)
+                page = list(payload.get("data") or [])
+                for row in page:
+                    rows[str(row.get("ordId", ""))] = row
+                if len(page) < _PAGE or any(int(parse.decimal(row.get("cTime"))) < since_ms for row in page):
+                    break
+                params = {**params, "after": str(page[-1].get("ordId", ""))}
+            else:
+                log.warning("okx %s: %s cut at %d pages", self.name, endpoint, _MAX_PAGES)
+        found = []
+        for row in rows.values():
+            spec = self._specs.get(str(row.get("instId", "")))
+            if spec is None or not str(row.get("clOrdId", "")).startswith(prefix):
+                continue
+            order = parse.venue_order(row, spec)
+            if order is not None and order.time_ms >= since_ms:
+                found.append(order)
+        return sorted(found, key=lambda order: (order.time_ms, order.venue_order_id or ""))
 
     async def _algo_row(self, cid: str) -> dict[str, Any] | None:
         self._client.acquire("orders-algo-pending")

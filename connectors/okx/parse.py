@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
-from core.enums import Side
+from core.enums import OrderType, Side
 from core.errors import (
     ConfigError,
     CopierError,
@@ -58,7 +58,7 @@ from core.errors import (
     VenueRejected,
 )
 from core.instrument import Instrument
-from core.orders import ExecutionReport, Position, ReportStatus
+from core.orders import ExecutionReport, Position, ReportStatus, VenueOrder
 
 ZERO = Decimal(0)
 
@@ -364,3 +364,42 @@ def balance(row: dict[str, Any], currency: str = "USDT") -> tuple[Decimal, Decim
             return cash, decimal(detail.get("eq"), cash)
     total = decimal(row.get("totalEq"))
     return decimal(row.get("adjEq"), total), total
+
+
+_VENUE_ORDER_STATUS = {
+    "live": ReportStatus.ACCEPTED,
+    "partially_filled": ReportStatus.ACCEPTED,
+    "filled": ReportStatus.FILLED,
+    "canceled": ReportStatus.CANCELED,
+    "mmp_canceled": ReportStatus.CANCELED,
+}
+
+
+def venue_order(row: dict[str, Any], spec: SwapSpec) -> VenueOrder | None:
+    """One row of ``orders-pending`` / ``orders-history`` as a :class:`VenueOrder`, with sizes
+    converted from contracts to base quantity (None for a state or side it does not know)."""
+    status = _VENUE_ORDER_STATUS.get(str(row.get("state", "")))
+    side = {"buy": Side.BUY, "sell": Side.SELL}.get(str(row.get("side", "")))
+    if status is None or side is None:
+        return None
+    closing = is_closing(row)
+    if closing and status is ReportStatus.FILLED:
+        status = ReportStatus.CLOSED
+    filled = decimal(row.get("accFillSz"))
+    limit = str(row.get("ordType", "")) != "market"
+    ord_id = str(row.get("ordId") or "")
+    return VenueOrder(
+        client_order_id=str(row.get("clOrdId", "")),
+        symbol=spec.inst_id,
+        side=side,
+        volume=spec.to_base(decimal(row.get("sz"))),
+        filled_volume=spec.to_base(filled),
+        status=status,
+        venue_order_id=ord_id or None,
+        position_id=position_id(spec.inst_id, str(row.get("posSide") or "net")),
+        average_price=optional_decimal(row.get("avgPx")) if filled > 0 else None,
+        time_ms=int(decimal(row.get("cTime"))),
+        reduce_only=closing,
+        order_type=OrderType.LIMIT if limit else OrderType.MARKET,
+        price=optional_decimal(row.get("px")) if limit else None,
+    )

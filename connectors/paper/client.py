@@ -42,7 +42,8 @@ Rules of this market:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from connectors.paper import parse
@@ -113,6 +114,7 @@ class PaperOrder:
     reason: str = ""
     t_wire_ns: int = 0
     t_ack_ns: int = 0
+    created_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
 
 
 @dataclass(slots=True)
@@ -203,6 +205,10 @@ class PaperVenue:
     def order(self, client_order_id: str) -> PaperOrder | None:
         """The accepted order with this client order id, or None."""
         return self._orders.get(client_order_id)
+
+    def orders(self) -> list[PaperOrder]:
+        """Every accepted order (opens, closes, modifies and cancels), oldest first."""
+        return list(self._orders.values())
 
     def unrealized_pnl(self) -> Decimal:
         """Open P&L of every position at current prices, in the account currency."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
 from decimal import Decimal
 
 from connectors.paper.client import PaperOrder, PaperVenue, PaperVenueError
@@ -22,7 +23,7 @@ from connectors.paper.parse import from_venue
 from core.connector import Capabilities, ConnectorState, StateListener
 from core.errors import TransientError
 from core.instrument import Instrument
-from core.orders import AccountState, ExecutionReport, OrderIntent, Position
+from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, VenueOrder
 
 _CENT = Decimal("0.01")
 _PERP_SUFFIX = "-PERP"
@@ -142,3 +143,30 @@ class PaperConnector:
         """The order's current state (a pending order may since have filled or been cancelled)."""
         order = self.sim.order(client_order_id)
         return _report(order) if order is not None else None
+
+    async def recent_orders(self, prefix: str, since_ms: int, symbols: Collection[str] = ()) -> list[VenueOrder]:
+        """Opens and closes the paper venue accepted under a client id starting with ``prefix``,
+        created at or after ``since_ms``; modifies and cancels are not orders of their own here."""
+        if self._state is not ConnectorState.UP:
+            raise TransientError(f"paper account {self.name} is {self._state}", "NOT_CONNECTED")
+        return [
+            VenueOrder(
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side=order.side,
+                volume=order.volume,
+                filled_volume=order.filled_volume,
+                status=order.status,
+                venue_order_id=order.venue_order_id,
+                position_id=order.position_id,
+                average_price=order.fill_price,
+                time_ms=order.created_ms,
+                reduce_only=order.kind is IntentKind.CLOSE,
+                order_type=order.order_type,
+                price=order.price,
+            )
+            for order in self.sim.orders()
+            if order.kind in (IntentKind.OPEN, IntentKind.CLOSE)
+            and order.client_order_id.startswith(prefix)
+            and order.created_ms >= since_ms
+        ]

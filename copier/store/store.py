@@ -1,9 +1,10 @@
 """The queryable record: SQLAlchemy 2 (async) on SQLite (WAL) or PostgreSQL.
 
 The hot path never awaits the store. A background projector hands it batches of records —
-the journal's own (``signal``, ``intent``, ``sent``, ``result``, ``done``) and the store-only ones
-built by the ``*_record`` helpers below (``link``, ``fill``, ``audit``, ``account``, ``source``,
-``route``) — and :meth:`Store.apply` turns each batch into a few upserts in one transaction.
+the journal's own (``signal``, ``intent``, ``sent``, ``result``, ``done``, ``adopted``) and the
+store-only ones built by the ``*_record`` helpers below (``link``, ``fill``, ``audit``,
+``account``, ``source``, ``route``) — and :meth:`Store.apply` turns each batch into a few upserts
+in one transaction.
 Applying the same records again changes nothing, and an order's status never moves backwards
 (planned → sent → unknown → a final status), so the whole journal can be projected again after a
 crash.
@@ -271,6 +272,34 @@ class _Batch:
                 "reason": record.get("reason"),
                 "updated_at": ts,
             }
+        elif kind == "adopted":
+            # An order found at the venue that the journal lost: it belongs to no known signal.
+            cid = record["cid"]
+            self.order(
+                cid,
+                ts,
+                record.get("status", "accepted"),
+                account=record.get("acct"),
+                venue=record.get("venue"),
+                kind=record.get("kind"),
+                symbol=record.get("symbol"),
+                side=record.get("side"),
+                volume=_dec(record.get("volume")),
+                price=_dec(record.get("px")),
+                venue_order_id=record.get("vid"),
+                position_id=record.get("pos"),
+                reason=record.get("reason"),
+            )
+            filled = _dec(record.get("filled"))
+            if filled is not None and filled > 0:
+                self.fills[(cid, "adopted")] = {
+                    "client_order_id": cid,
+                    "fill_id": "adopted",
+                    "venue_order_id": record.get("vid"),
+                    "volume": filled,
+                    "price": _dec(record.get("price")),
+                    "filled_at": ts,
+                }
         elif kind == "fill":
             key = (record["cid"], str(record["fill_id"]))
             self.fills[key] = {

@@ -172,8 +172,8 @@ const EVENT_CLASS = {
   signal_accepted: "ok", order_filled: "ok", order_acked: "ok", position_linked: "ok", connector_up: "ok",
   position_closed: "ok", position_reduced: "ok", order_reconciled: "ok", daemon_started: "info",
   order_planned: "info", order_sent: "info", signal_duplicate: "warn", order_skipped: "warn",
-  order_unknown: "warn", connector_reconnecting: "warn", signal_rejected: "bad", order_rejected: "bad",
-  order_failed: "bad", connector_down: "bad", kill_switch: "kill",
+  order_unknown: "warn", order_adopted: "warn", connector_reconnecting: "warn", signal_rejected: "bad",
+  order_rejected: "bad", order_failed: "bad", connector_down: "bad", kill_switch: "kill",
 };
 const PROBLEM = /(_rejected|_skipped|_unknown|_failed|_down)$/;
 
@@ -420,8 +420,8 @@ const STEP_WORDS = {
   received: "received", signal_accepted: "accepted", signal_duplicate: "duplicate", signal_rejected: "rejected",
   order_planned: "planned", order_sent: "sent", order_acked: "acked", order_filled: "filled",
   order_rejected: "rejected", order_skipped: "skipped", order_unknown: "outcome unknown",
-  order_reconciled: "reconciled", order_failed: "failed", position_linked: "position linked",
-  position_reduced: "position reduced", position_closed: "position closed",
+  order_reconciled: "reconciled", order_adopted: "adopted", order_failed: "failed",
+  position_linked: "position linked", position_reduced: "position reduced", position_closed: "position closed",
 };
 
 function el(tag, className, text) {

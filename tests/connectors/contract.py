@@ -45,6 +45,9 @@ Conventions fixed here for every connector:
 - MODIFY: ``position_id`` and absolute ``sl``/``tp`` prices, ``side`` is the position's side; the
   report's status is MODIFIED and :meth:`Connector.positions` shows the new levels.
 - A refused order raises :class:`~core.errors.VenueRejected` and leaves nothing at the venue.
+- ``recent_orders(prefix, since_ms, symbols)`` lists the orders (opens and closes) whose client id
+  starts with ``prefix`` and that were created at or after ``since_ms``; a closing order is
+  ``reduce_only`` and, once filled, CLOSED.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ import pytest
 from core.connector import Connector, ConnectorState
 from core.enums import Side
 from core.errors import VenueRejected
-from core.orders import IntentKind, OrderIntent, Position, ReportStatus, client_order_id
+from core.orders import CLIENT_ID_PREFIX, IntentKind, OrderIntent, Position, ReportStatus, client_order_id
 
 
 class ContractVenue(Protocol):
@@ -193,6 +196,40 @@ class ConnectorContract:
             assert found.filled_volume == venue.volume
 
             assert await connector.order_by_client_id(cid("never-sent")) is None
+
+    async def test_recent_orders_lists_orders_under_the_prefix_only(self) -> None:
+        async with self.make() as (connector, venue):
+            since_ms = time.time_ns() // 1_000_000 - 60_000
+            opened = await connector.submit(market_open(venue, cid("recent", 0)))
+            foreign_id = "zz" + cid("recent-foreign")[2:]
+            await connector.submit(market_open(venue, foreign_id))
+            closed = await connector.submit(close(venue, cid("recent", 1), opened.position_id, venue.part))
+
+            found = await connector.recent_orders(CLIENT_ID_PREFIX, since_ms, [venue.symbol])
+            by_id = {order.client_order_id: order for order in found}
+            assert set(by_id) == {cid("recent", 0), cid("recent", 1)}
+            assert foreign_id not in by_id
+
+            opening = by_id[cid("recent", 0)]
+            assert opening.symbol == venue.symbol
+            assert opening.side is Side.BUY
+            assert opening.volume == opening.filled_volume == venue.volume
+            assert opening.status is ReportStatus.FILLED
+            assert not opening.reduce_only
+            assert opening.venue_order_id == opened.venue_order_id
+            assert opening.position_id == opened.position_id
+            assert opening.average_price is not None and opening.average_price > 0
+            assert opening.time_ms >= since_ms
+
+            closing = by_id[cid("recent", 1)]
+            assert closing.reduce_only
+            assert closing.status is ReportStatus.CLOSED
+            assert closing.filled_volume == venue.part
+            assert closing.venue_order_id == closed.venue_order_id
+
+            # Orders created before ``since_ms`` are not listed.
+            later = time.time_ns() // 1_000_000 + 60_000
+            assert await connector.recent_orders(CLIENT_ID_PREFIX, later, [venue.symbol]) == []
 
     async def test_partial_close_reduces_by_exactly_that_volume(self) -> None:
         async with self.make() as (connector, venue):

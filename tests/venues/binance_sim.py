@@ -6,7 +6,8 @@ port bound to 127.0.0.1. Requests are authenticated the venue's way (API key hea
 param, HMAC-SHA256 signature, timestamp within ``recvWindow``) and refused with the venue's codes.
 Orders pass the symbol filters (precision, step, min/max quantity, tick, min notional), duplicate
 client ids are refused, market orders fill at the settable mark price, positions and the USDT
-balance are kept, and conditional orders trigger when the mark price crosses them.
+balance are kept, and conditional orders trigger when the mark price crosses them. Open orders and
+the order history (``/fapi/v1/openOrders``, ``/fapi/v1/allOrders``) are served as the venue does.
 
 Side endpoints for tests and the latency harness:
 
@@ -269,6 +270,7 @@ class BinanceSim:
         r.add_get("/fapi/v1/order", self._rest_query_order)
         r.add_delete("/fapi/v1/order", self._rest_cancel_order)
         r.add_get("/fapi/v1/openOrders", self._rest_open_orders)
+        r.add_get("/fapi/v1/allOrders", self._rest_all_orders)
         r.add_post("/fapi/v1/algoOrder", self._rest_new_algo)
         r.add_get("/fapi/v1/algoOrder", self._rest_query_algo)
         r.add_delete("/fapi/v1/algoOrder", self._rest_cancel_algo)
@@ -967,6 +969,38 @@ class BinanceSim:
 
         return await self._handle(request, action)
 
+    def all_orders(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """``GET /fapi/v1/allOrders``: one symbol's orders, ascending by order id, at most ``limit``
+        (default 500, at most 1000); from ``orderId`` on, or within ``startTime``..``endTime`` (at most
+        7 days apart; the last 7 days when neither is given)."""
+        if not params.get("symbol"):
+            raise _Fail(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        spec = self._spec(params)
+        limit = int(params.get("limit") or 500)
+        if not 1 <= limit <= 1000:
+            raise _Fail(400, -1130, "Data sent for parameter 'limit' is not valid.")
+        week = 7 * 24 * 3600 * 1000
+        rows = [o for o in self.orders.values() if o["symbol"] == spec.symbol]
+        if params.get("orderId"):
+            rows = [o for o in rows if o["orderId"] >= int(params["orderId"])]
+        else:
+            now = self.now_ms()
+            end = int(params["endTime"]) if params.get("endTime") else None
+            start = int(params["startTime"]) if params.get("startTime") else None
+            if start is None:
+                start = (end if end is not None else now) - week
+            if end is None:
+                end = start + week
+            if end < start:
+                raise _Fail(400, -1102, "Mandatory parameter 'endTime' was not sent, was empty/null, or malformed.")
+            if end - start > week:
+                raise _Fail(400, -1127, "More than 7 days between startTime and endTime.")
+            rows = [o for o in rows if start <= o["time"] <= end]
+        return [dict(o) for o in sorted(rows, key=lambda o: o["orderId"])[:limit]]
+
+    async def _rest_all_orders(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, self.all_orders)
+
     async def _rest_new_algo(self, request: web.Request) -> web.StreamResponse:
         return await self._handle(request, self.new_algo, order=True)
 
@@ -1138,7 +1172,7 @@ class BinanceSim:
         await ws.prepare(request)
         self._ws_api.add(ws)
         try:
-            async with contextlib.aclosing(stamped(ws)) as messages:
+            async with contextlib.aclosing(stamped(ws, request)) as messages:
                 async for msg, arrived in messages:
                     if msg.type is not WSMsgType.TEXT:
                         continue

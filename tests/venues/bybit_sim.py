@@ -687,17 +687,42 @@ class BybitSim:
             if q.get("category") != "linear":
                 return await self._answer(self._envelope({}, 10001, "params error: category invalid"))
             link, order_id = q.get("orderLinkId"), q.get("orderId")
+            if not history and not (link or order_id or q.get("symbol") or q.get("baseCoin") or q.get("settleCoin")):
+                message = "Missing some parameters that must be filled in, symbol or settleCoin or baseCoin"
+                return await self._answer(self._envelope({}, 10001, message))
+            try:
+                limit = int(q.get("limit") or 20)
+                offset = int(q.get("cursor") or 0)
+                start, end = int(q.get("startTime") or 0), int(q.get("endTime") or 0)
+            except ValueError:
+                return await self._answer(self._envelope({}, 10001, "params error"))
+            if not 1 <= limit <= 50:
+                return await self._answer(self._envelope({}, 10001, "params error: limit invalid"))
+            week = 7 * 24 * 3600 * 1000
+            if history:
+                if not start and not end:
+                    end = self.now_ms()
+                start, end = start or end - week, end or start + week
+                if end - start > week:
+                    message = "The time range between startTime and endTime cannot exceed 7 days"
+                    return await self._answer(self._envelope({}, 10001, message))
             found = []
-            for order in self.orders.values():
+            for order in sorted(self.by_id.values(), key=lambda o: (int(o["createdTime"]), o["orderId"]), reverse=True):
                 if (link and order["orderLinkId"] != link) or (order_id and order["orderId"] != order_id):
                     continue
                 if q.get("symbol") and order["symbol"] != q["symbol"]:
+                    continue
+                if q.get("settleCoin") and not order["symbol"].endswith(q["settleCoin"]):
+                    continue
+                if history and not (link or order_id) and not start <= int(order["createdTime"]) <= end:
                     continue
                 is_open = order["orderStatus"] in ("New", "Untriggered", "PartiallyFilled")
                 # open orders, plus (as on Bybit) recently closed ones when asked by id
                 if history or is_open or link or order_id:
                     found.append(dict(order))
-            return await self._answer(self._envelope({"category": "linear", "list": found, "nextPageCursor": ""}))
+            page = found[offset : offset + limit]
+            cursor = str(offset + limit) if offset + limit < len(found) else ""
+            return await self._answer(self._envelope({"category": "linear", "list": page, "nextPageCursor": cursor}))
 
         return handler
 
@@ -759,7 +784,7 @@ class BybitSim:
         authed = False
         self._trade_sockets.add(ws)
         try:
-            async with contextlib.aclosing(stamped(ws)) as messages:
+            async with contextlib.aclosing(stamped(ws, request)) as messages:
                 async for message, arrived in messages:
                     if message.type is not WSMsgType.TEXT:
                         continue

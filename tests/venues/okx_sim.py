@@ -6,7 +6,9 @@ WebSocket (``login``, ``subscribe`` to ``orders`` / ``positions`` / ``account``,
 ``amend-order`` and ``cancel-order`` ops, text ``ping``/``pong``), OKX's lot-size, minimum-size and
 duplicate-``clOrdId`` errors, positions in one-way (``net_mode``) or hedge (``long_short_mode``) mode,
 balances, and algo orders (stop entries and position SL/TP, triggered when the mark price moves).
-Market orders fill in full at the mark price.
+Market orders fill in full at the mark price. The simulator is one account: every logged-in socket
+gets the ``orders`` / ``positions`` / ``account`` pushes of every order, whichever connection or
+REST call placed it (a master source sees the trades a test places with the account's keys).
 
 Side endpoints for tests and the latency harness (no auth):
 
@@ -521,6 +523,8 @@ class OkxSim:
             "accFillSz": "0",
             "fillPx": "",
             "fillSz": "0",
+            "tradeId": "",
+            "fillTime": "",
             "avgPx": "",
             "state": "live",
             "cTime": now,
@@ -579,6 +583,8 @@ class OkxSim:
             fillSz=_s(sz),
             fillPx=_s(price),
             avgPx=_s(price),
+            tradeId=str(next(self._ids)),
+            fillTime=str(self.now_ms()),
             uTime=str(self.now_ms()),
         )
         for attach in order.pop("attachAlgoOrds", []) or []:
@@ -824,13 +830,40 @@ class OkxSim:
             raise Refusal("51603", "Order does not exist")
         return self._ok([self._order_view(order)])
 
+    def _order_list(self, query: Any, *, pending: bool) -> list[dict[str, Any]]:
+        """OKX's order lists, newest first: ``instType`` (required), ``instId``, ``ordType``,
+        ``state``, ``after``/``before`` (order ids: older/newer than), ``limit`` (at most 100) and,
+        for the history, ``begin``/``end`` (creation time, ms) within the last 7 days."""
+        if query.get("instType") != "SWAP":
+            raise Refusal("51000", "Parameter instType error")
+        try:
+            limit = int(query.get("limit") or 100)
+            after, before = int(query.get("after") or 0), int(query.get("before") or 0)
+            begin, end = int(query.get("begin") or 0), int(query.get("end") or 0)
+        except ValueError:
+            raise Refusal("51000", "Parameter error") from None
+        if not 1 <= limit <= 100:
+            raise Refusal("51000", "Parameter limit error")
+        if not pending:
+            begin = max(begin, self.now_ms() - 7 * 24 * 3600 * 1000)
+        rows = []
+        for order in sorted(self.orders.values(), key=lambda o: int(o["ordId"]), reverse=True):
+            if (order["state"] in ("live", "partially_filled")) != pending:
+                continue
+            if any(query.get(key) not in (None, order[key]) for key in ("instId", "ordType", "state")):
+                continue
+            if (after and int(order["ordId"]) >= after) or (before and int(order["ordId"]) <= before):
+                continue
+            if (begin and int(order["cTime"]) < begin) or (end and int(order["cTime"]) > end):
+                continue
+            rows.append(self._order_view(order))
+        return rows[:limit]
+
     async def _orders_pending(self, request: web.Request) -> web.Response:
-        rows = [self._order_view(o) for o in self.orders.values() if o["state"] in ("live", "partially_filled")]
-        return self._ok(rows[::-1][:100])
+        return self._ok(self._order_list(request.query, pending=True))
 
     async def _orders_history(self, request: web.Request) -> web.Response:
-        rows = [self._order_view(o) for o in self.orders.values() if o["state"] not in ("live", "partially_filled")]
-        return self._ok(rows[::-1][:100])
+        return self._ok(self._order_list(request.query, pending=False))
 
     async def _algos_pending(self, request: web.Request) -> web.Response:
         types = set(request.query.get("ordType", "").split(","))
@@ -857,7 +890,7 @@ class OkxSim:
         logged_in = False
         conn_id = format(id(ws), "x")[-8:]
         try:
-            async with contextlib.aclosing(stamped(ws)) as messages:
+            async with contextlib.aclosing(stamped(ws, request)) as messages:
                 async for msg, arrived_ns in messages:
                     if msg.type != WSMsgType.TEXT:
                         break

@@ -1,11 +1,17 @@
-"""Arrival stamps for a simulator's order socket, taken when a message is read, not when it is served.
+"""Arrival stamps for a simulator's order socket, taken when the bytes are read from the socket.
 
 A venue's gateway reads every connection as bytes arrive and hands requests to the matching
 engine behind it. A simulator that stamped a message only when its handler got to it would put
-the time it spent on the messages of other connections into the stamp: with a hundred accounts
-on one simulator process, the last order's "arrival" would include the handling of the ninety-nine
-before it. Here a reader task per connection stamps each message as it is read and queues it; the
-handler serves the queue in order, so a connection's requests keep their order.
+into the stamp the time the simulator spent elsewhere: on the messages of other connections (with
+a hundred accounts on one simulator process, the last order's "arrival" would include the
+handling of the ninety-nine before it) and on its own WebSocket framework between the socket and
+the handler.
+
+So the connection's protocol is wrapped: each ``data_received`` records ``time.monotonic_ns()``
+before the bytes go on to aiohttp, and a message is stamped with the time of the read that
+completed it (or, when the reader runs behind, of a later read: a stamp can be late, never early).
+A reader task per connection queues the stamped messages; the handler serves the queue in order,
+so a connection's requests keep their order.
 """
 
 from __future__ import annotations
@@ -13,21 +19,65 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import WSMessage, web
 
 
-async def stamped(ws: web.WebSocketResponse) -> AsyncIterator[tuple[WSMessage, int]]:
-    """Each message of ``ws`` with ``time.monotonic_ns()`` taken when it was read.
+class _ArrivalClock(asyncio.Protocol):
+    """A pass-through protocol that notes when the last bytes were read."""
+
+    def __init__(self, inner: asyncio.BaseProtocol) -> None:
+        self.inner: Any = inner
+        self.last_ns = time.monotonic_ns()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_ns = time.monotonic_ns()
+        self.inner.data_received(data)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
+
+    def eof_received(self) -> bool | None:
+        return bool(self.inner.eof_received())
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _clock_for(request: web.Request) -> _ArrivalClock | None:
+    transport = request.transport
+    if transport is None:
+        return None
+    protocol = transport.get_protocol()
+    if isinstance(protocol, _ArrivalClock):
+        return protocol
+    clock = _ArrivalClock(protocol)
+    transport.set_protocol(clock)
+    return clock
+
+
+async def stamped(ws: web.WebSocketResponse, request: web.Request) -> AsyncIterator[tuple[WSMessage, int]]:
+    """Each message of ``ws`` (prepared for ``request``) with the monotonic ns of its arrival.
 
     Use with :func:`contextlib.aclosing` so the reader stops when the handler does.
     """
+    clock = _clock_for(request)
     queue: asyncio.Queue[tuple[WSMessage, int] | None] = asyncio.Queue()
 
     async def read() -> None:
         try:
             async for msg in ws:
-                queue.put_nowait((msg, time.monotonic_ns()))
+                queue.put_nowait((msg, clock.last_ns if clock is not None else time.monotonic_ns()))
         finally:
             queue.put_nowait(None)
 

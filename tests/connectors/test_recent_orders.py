@@ -1,0 +1,108 @@
+"""``recent_orders`` beyond the shared contract: Binance's choice of symbols, and paging through more
+orders than one answer holds at OKX and Bybit. Orders are put on the simulators directly (another
+program trading the account), so the connector has no memory of them."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from connectors.binance import BinanceConfig, BinanceConnector
+from connectors.bybit import BybitConfig, BybitConnector
+from connectors.okx import OkxConfig, OkxConnector
+from core.enums import Side
+from core.orders import CLIENT_ID_PREFIX, ReportStatus, client_order_id
+from tests.venues.binance_sim import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceSim
+from tests.venues.bybit_sim import BybitSim
+from tests.venues.okx_sim import API_KEY, API_SECRET, PASSPHRASE, OkxSim
+
+
+def cid(tag: str, leg: int = 0) -> str:
+    return client_order_id("recent", tag, "route", leg)
+
+
+def an_hour_ago() -> int:
+    return time.time_ns() // 1_000_000 - 3_600_000
+
+
+async def test_binance_asks_the_history_of_symbols_with_a_position_an_open_order_or_a_hint():
+    async with BinanceSim() as sim:
+        def place(symbol: str, side: str, client_id: str, **extra: str) -> None:
+            sim.new_order({"symbol": symbol, "side": side, "type": "MARKET", "quantity": "0.010",
+                           "positionSide": "BOTH", "newClientOrderId": client_id, **extra})
+
+        place("BTCUSDT", "BUY", cid("held"))  # a position is open on BTCUSDT
+        place("ETHUSDT", "BUY", cid("flat-open"))
+        place("ETHUSDT", "SELL", cid("flat-close"), reduceOnly="true")  # ETHUSDT is flat again
+        sim.new_order({"symbol": "SOLUSDT", "side": "BUY", "type": "LIMIT", "price": "100", "quantity": "1",
+                       "positionSide": "BOTH", "timeInForce": "GTC", "newClientOrderId": cid("resting")})
+        connector = BinanceConnector(BinanceConfig(
+            name="recent", api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET, base_url=sim.base_url,
+            ws_url=sim.ws_url, stream_url=sim.stream_url))
+        await connector.start()
+        try:
+            unhinted = {o.client_order_id for o in await connector.recent_orders(CLIENT_ID_PREFIX, an_hour_ago())}
+            assert unhinted == {cid("held"), cid("resting")}
+
+            hinted = await connector.recent_orders(CLIENT_ID_PREFIX, an_hour_ago(), ["ETHUSDT", "NOTLISTED"])
+            by_id = {o.client_order_id: o for o in hinted}
+            assert set(by_id) == {cid("held"), cid("resting"), cid("flat-open"), cid("flat-close")}
+            assert by_id[cid("flat-close")].reduce_only and by_id[cid("flat-close")].status is ReportStatus.CLOSED
+            assert by_id[cid("resting")].status is ReportStatus.ACCEPTED
+            assert by_id[cid("resting")].price == Decimal("100") and by_id[cid("resting")].filled_volume == 0
+        finally:
+            await connector.stop()
+
+
+async def test_okx_pages_through_pending_orders_and_history():
+    async with OkxSim(order_limit=(10_000, 2.0)) as sim:
+        arrived = time.monotonic_ns()
+        for n in range(130):
+            sim.place({"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1",
+                       "clOrdId": cid("filled", n)}, arrived)
+        for n in range(105):
+            sim.place({"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "limit", "sz": "1",
+                       "px": "50000", "clOrdId": cid("resting", n)}, arrived)
+        sim.place({"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1",
+                   "clOrdId": "other1"}, arrived)
+        connector = OkxConnector(OkxConfig(
+            name="recent", api_key=API_KEY, api_secret=API_SECRET, passphrase=PASSPHRASE, base_url=sim.base_url,
+            ws_url=sim.ws_url))
+        await connector.start()
+        try:
+            found = await connector.recent_orders(CLIENT_ID_PREFIX, an_hour_ago())
+        finally:
+            await connector.stop()
+        statuses = [o.status for o in found]
+        assert len(found) == 235 and len({o.client_order_id for o in found}) == 235
+        assert statuses.count(ReportStatus.FILLED) == 130 and statuses.count(ReportStatus.ACCEPTED) == 105
+        assert all(o.volume == Decimal("0.01") and o.side is Side.BUY for o in found)
+        assert [o.time_ms for o in found] == sorted(o.time_ms for o in found)
+
+
+async def test_bybit_pages_with_the_cursor():
+    sim = BybitSim()
+    await sim.start()
+    try:
+        for n in range(60):
+            sim.create({"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market",
+                        "qty": "0.001", "orderLinkId": cid("filled", n)})
+        for n in range(55):
+            sim.create({"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit",
+                        "qty": "0.001", "price": "59000", "orderLinkId": cid("resting", n)})
+        sim.create({"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market",
+                    "qty": "0.001", "orderLinkId": "someone-else"})
+        connector = BybitConnector(BybitConfig(
+            name="recent", api_key=sim.api_key, api_secret=sim.api_secret, base_url=sim.base_url,
+            ws_url=sim.ws_url, private_ws_url=sim.private_ws_url))
+        await connector.start()
+        try:
+            found = await connector.recent_orders(CLIENT_ID_PREFIX, an_hour_ago())
+        finally:
+            await connector.stop()
+    finally:
+        await sim.stop()
+    statuses = [o.status for o in found]
+    assert len(found) == 115 and len({o.client_order_id for o in found}) == 115
+    assert statuses.count(ReportStatus.FILLED) == 60 and statuses.count(ReportStatus.ACCEPTED) == 55
+    assert {o.price for o in found if o.status is ReportStatus.ACCEPTED} == {Decimal("59000")}
