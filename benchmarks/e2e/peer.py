@@ -1,7 +1,8 @@
 """The peer: ccxt's async ``create_order`` against the same Binance simulator as Copier.
 
     python -m benchmarks.e2e --followers 1 --peer      # as part of a run
-    python -m benchmarks.e2e.peer client --base-url http://127.0.0.1:PORT --signals 200 --rate 5 --out x.json
+    python -m benchmarks.e2e.peer ccxt --base-url http://127.0.0.1:PORT --signals 200 --rate 5 --out x.json
+    python -m benchmarks.e2e.peer connector-ws --base-url … --ws-url … --stream-url … --out y.json
 
 ccxt is a benchmark-only dependency (``pip install -e '.[bench]'``); the runtime never imports it.
 
@@ -9,17 +10,22 @@ The **client** role runs in its own process: ``ccxt.async_support.binanceusdm`` 
 ``fapi`` URL pointed at the simulator, markets loaded and five warm-up orders sent, then one market
 order per slot at ``--rate``, each call stamped with ``time.monotonic_ns()`` just before
 ``create_order`` and tagged with its ``newClientOrderId``. The process's CPU time (user + system)
-over the measured orders is divided by their count. :func:`peer_run` pairs that with a one-follower
-Copier run on the same simulator and reports both sides and Copier ÷ ccxt.
+over the measured orders is divided by their count. The **connector** roles do the same with
+Copier's own Binance connector (``connector-ws``: its WebSocket order API; ``connector-rest``: the
+REST fallback, ccxt's transport), so the per-order CPU is compared like for like, client library
+against client library. :func:`peer_run` runs the three against fresh simulators, adds a
+one-follower Copier daemon run (webhook → order, the whole ingest path) and reports the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,7 @@ from benchmarks.stats import summary
 KEY = "simkey" + "0" * 58
 SECRET = "simsecret" + "1" * 55
 WARM = 5
+VOLUME = Decimal("0.01")
 
 
 async def _client(base_url: str, signals: int, rate: float) -> dict[str, Any]:
@@ -60,7 +67,7 @@ async def _client(base_url: str, signals: int, rate: float) -> dict[str, Any]:
         for index in range(WARM):
             await order(f"ccxtwarm{index}", index)
         interval = 1 / rate if rate > 0 else 0.0
-        cpu0 = time.process_time()
+        cpu0, times0 = time.process_time(), os.times()
         start = time.monotonic() + 0.02
         for index in range(signals):
             delay = start + index * interval - time.monotonic()
@@ -69,62 +76,149 @@ async def _client(base_url: str, signals: int, rate: float) -> dict[str, Any]:
             cid = f"ccxt{index}"
             calls.append((cid, time.monotonic_ns()))
             await order(cid, index)
-        cpu = time.process_time() - cpu0
+        cpu, times1 = time.process_time() - cpu0, os.times()
     finally:
         await exchange.close()
-    return {"calls": calls, "cpu_seconds": cpu, "ccxt_version": ccxt.__version__}
+    return {
+        "calls": calls,
+        "cpu_seconds": cpu,
+        "system_seconds": times1.system - times0.system,
+        "ccxt_version": ccxt.__version__,
+    }
+
+
+async def _connector_client(
+    base_url: str, ws_url: str, stream_url: str, signals: int, rate: float, ws: bool
+) -> dict[str, Any]:
+    """Copier's Binance connector alone, in the same shape as the ccxt client: same orders, same
+    pacing, the process's CPU over the measured orders."""
+    from connectors.binance import BinanceConfig, BinanceConnector
+    from core.enums import Side
+    from core.orders import IntentKind, OrderIntent
+
+    connector = BinanceConnector(
+        BinanceConfig(
+            name="peer",
+            api_key=KEY,
+            api_secret=SECRET,
+            base_url=base_url,
+            ws_url=ws_url,
+            stream_url=stream_url,
+            ws_orders=ws,
+        )
+    )
+    await connector.start()
+    try:
+        calls: list[tuple[str, int]] = []
+
+        async def order(cid: str, index: int) -> None:
+            side = Side.BUY if index % 2 == 0 else Side.SELL
+            await connector.submit(
+                OrderIntent(kind=IntentKind.OPEN, client_order_id=cid, symbol="BTCUSDT", side=side, volume=VOLUME)
+            )
+
+        for index in range(WARM):
+            await order(f"cpwarm{index}", index)
+        interval = 1 / rate if rate > 0 else 0.0
+        cpu0, times0 = time.process_time(), os.times()
+        start = time.monotonic() + 0.02
+        for index in range(signals):
+            delay = start + index * interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            cid = f"cpconn{index}"
+            calls.append((cid, time.monotonic_ns()))
+            await order(cid, index)
+        cpu, times1 = time.process_time() - cpu0, os.times()
+    finally:
+        await connector.stop()
+    return {"calls": calls, "cpu_seconds": cpu, "system_seconds": times1.system - times0.system}
+
+
+def _client_run(role: str, urls: dict[str, str], signals: int, rate: float, folder: Path) -> dict[str, Any]:
+    """One client role in its own process against one simulator; its calls joined to the arrivals."""
+    import subprocess
+
+    from benchmarks.e2e import harness
+
+    out = folder / f"{role}.json"
+    args = [sys.executable, "-m", "benchmarks.e2e.peer", role, "--base-url", urls["base_url"],
+            "--ws-url", urls["ws_url"], "--stream-url", urls["stream_url"],
+            "--signals", str(signals), "--rate", str(rate), "--out", str(out)]  # fmt: skip
+    subprocess.run(args, cwd=harness.ROOT, env=harness._env(), check=True)
+    result = orjson.loads(out.read_bytes())
+    arrivals = harness.fetch_arrivals([urls])
+    latency = [(arrivals[cid] - sent) / 1000 for cid, sent in result["calls"] if cid in arrivals]
+    return {
+        "latency_us": summary(latency),
+        "cpu_per_order_ms": result["cpu_seconds"] / signals * 1000,
+        "system_per_order_ms": result["system_seconds"] / signals * 1000,
+        "missing_orders": signals - len(latency),
+        **{k: v for k, v in result.items() if k not in ("calls", "cpu_seconds", "system_seconds")},
+    }
+
+
+ROLES = {
+    "ccxt": "ccxt create_order, REST (fapi/v1/order), one kept-alive connection",
+    "connector-ws": "Copier's Binance connector, WebSocket API (order.place)",
+    "connector-rest": "Copier's Binance connector, REST (fapi/v1/order), one kept-alive connection",
+}
 
 
 def peer_run(signals: int, rate: float, per_process: int) -> dict[str, Any]:
-    """Copier with one Binance follower and ccxt's client, each against a fresh Binance simulator."""
-    import subprocess
+    """Copier with one Binance follower, and the three client roles, each against a fresh simulator.
 
+    Each client runs twice: paced at ``rate`` (every order finds the process idle, as a copier's
+    orders do; on a virtual machine a wake-up from idle costs a few hundred microseconds of CPU,
+    which both sides pay) and back to back (the next order as soon as the last one is answered:
+    the client's own work per order).
+    """
     from benchmarks.e2e import harness
 
     folder = Path(tempfile.mkdtemp(prefix="copier-e2e-peer-"))
     print("[e2e] peer: Copier, one Binance follower …", flush=True)
     copier = harness.copier_run("binance", 1, signals, rate, per_process, folder)
-    print("[e2e] peer: ccxt create_order …", flush=True)
-    with harness.simulators("binance", 1, 1, folder) as urls:
-        out = folder / "ccxt.json"
-        args = [sys.executable, "-m", "benchmarks.e2e.peer", "client", "--base-url", urls[0]["base_url"],
-                "--signals", str(signals), "--rate", str(rate), "--out", str(out)]  # fmt: skip
-        subprocess.run(args, cwd=harness.ROOT, env=harness._env(), check=True)
-        arrivals = harness.fetch_arrivals(urls)
-    result = orjson.loads(out.read_bytes())
-    latency = [(arrivals[cid] - sent) / 1000 for cid, sent in result["calls"] if cid in arrivals]
-    ccxt_side = {
-        "latency_us": summary(latency),
-        "cpu_per_order_ms": result["cpu_seconds"] / signals * 1000,
-        "ccxt_version": result["ccxt_version"],
-        "transport": "REST (fapi/v1/order), one kept-alive connection",
-        "missing_orders": signals - len(latency),
-    }
-    return {
-        "copier": copier,
-        "ccxt": ccxt_side,
-        "latency_ratio_p50": copier["propagation_us"]["p50"] / ccxt_side["latency_us"]["p50"],
-        "latency_ratio_p99": copier["propagation_us"]["p99"] / ccxt_side["latency_us"]["p99"],
-        "cpu_ratio": copier["cpu_per_signal_ms"] / ccxt_side["cpu_per_order_ms"],
-    }
+    result: dict[str, Any] = {"copier": copier, "paced": {}, "back_to_back": {}, "rate": rate}
+    for pace, pace_rate in (("paced", rate), ("back_to_back", 0.0)):
+        for role, transport in ROLES.items():
+            print(f"[e2e] peer: {role}, {pace.replace('_', ' ')} …", flush=True)
+            with harness.simulators("binance", 1, 1, folder) as urls:
+                side = _client_run(role, urls[0], signals, pace_rate, folder)
+            side["transport"] = transport
+            result[pace][role] = side
+    ccxt_paced = result["paced"]["ccxt"]["cpu_per_order_ms"]
+    result["cpu_ratio"] = copier["cpu_per_signal_ms"] / ccxt_paced
+    for pace in ("paced", "back_to_back"):
+        ccxt_cpu = result[pace]["ccxt"]["cpu_per_order_ms"]
+        for role in ("connector-ws", "connector-rest"):
+            result[pace][role]["cpu_ratio"] = result[pace][role]["cpu_per_order_ms"] / ccxt_cpu
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: the ``client`` role (the harness calls :func:`peer_run`)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     roles = parser.add_subparsers(dest="role", required=True)
-    client = roles.add_parser("client")
-    client.add_argument("--base-url", required=True)
-    client.add_argument("--signals", type=int, default=200)
-    client.add_argument("--rate", type=float, default=5.0)
-    client.add_argument("--out", type=Path, required=True)
+    for role in ("ccxt", "connector-ws", "connector-rest"):
+        client = roles.add_parser(role)
+        client.add_argument("--base-url", required=True)
+        client.add_argument("--ws-url", default="")
+        client.add_argument("--stream-url", default="")
+        client.add_argument("--signals", type=int, default=200)
+        client.add_argument("--rate", type=float, default=5.0)
+        client.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    if args.role == "ccxt":
+        work = _client(args.base_url, args.signals, args.rate)
+    else:
+        ws = args.role == "connector-ws"
+        work = _connector_client(args.base_url, args.ws_url, args.stream_url, args.signals, args.rate, ws)
     try:
         import uvloop
     except ImportError:
-        result = asyncio.run(_client(args.base_url, args.signals, args.rate))
+        result = asyncio.run(work)
     else:
-        result = uvloop.run(_client(args.base_url, args.signals, args.rate))
+        result = uvloop.run(work)
     args.out.write_bytes(orjson.dumps(result))
 
 
