@@ -100,14 +100,29 @@ async def project(journal: Path, url: str, stop: asyncio.Event, *, interval: flo
         await store.close()
 
 
+def _yield_the_cpu() -> None:
+    """Background work: the projector runs only when the daemon's event loop does not want the CPU.
+
+    ``SCHED_IDLE`` (Linux) is preempted at once when the daemon wakes, where a nice value only
+    lowers the projector's share; elsewhere the nice value is the fallback.
+    """
+    policy = getattr(os, "SCHED_IDLE", None)
+    if policy is not None:
+        try:
+            os.sched_setscheduler(0, policy, os.sched_param(0))
+            return
+        except OSError:
+            pass
+    os.nice(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--journal", required=True, type=Path)
     parser.add_argument("--url", required=True)
     parser.add_argument("--parent", type=int, default=0, help="exit once this process is gone")
     args = parser.parse_args()
-    # Background work: yield the CPU to the daemon, whose event loop carries the orders.
-    os.nice(10)
+    _yield_the_cpu()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def run() -> None:

@@ -150,3 +150,22 @@ def test_sigterm_finishes_in_flight_orders_and_exits_zero(tmp_path):
         filled = [e for e in events if e["event"] == "order_filled"]
         assert {e["account"] for e in filled} == {"paper-a", "paper-b"}
         assert events[-1]["event"] == "daemon_stopped"
+
+
+def test_the_store_projector_only_takes_idle_cpu(tmp_path) -> None:
+    """The projector process feeding the SQL store runs under SCHED_IDLE: it never delays the loop."""
+    import os
+    import subprocess
+
+    with running_daemon(tmp_path, CONFIG, env={"TV_TOKEN": TOKEN}) as daemon:
+
+        def projector_policy() -> int | None:
+            out = subprocess.run(["pgrep", "-P", str(daemon.process.pid)], capture_output=True, text=True).stdout
+            for pid in (int(p) for p in out.split()):
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    if b"copier.projector" in cmdline.read():
+                        policy = os.sched_getscheduler(pid)
+                        return policy if policy == os.SCHED_IDLE else None
+            return None
+
+        assert eventually_sync(projector_policy) == os.SCHED_IDLE
