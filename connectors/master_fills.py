@@ -9,20 +9,44 @@ master does not hold it is ignored, and past zero it is a CLOSE.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from core.enums import Action, Side, VolumeKind
 from core.signal import Signal
 
-Make = Callable[[Action, Side, Decimal | None, VolumeKind, str], Signal]
-"""Builds one signal: action, side, volume, volume kind, origin id suffix."""
-
 ZERO = Decimal(0)
 
 
+@dataclass(frozen=True, slots=True)
+class MasterFill:
+    """What every signal of one master fill carries: its source, symbol, price, the master
+    position it acts on, the fill's own id (suffixed when it means two signals) and the raw push."""
+
+    source: str
+    symbol: str
+    price: Decimal | None
+    position_ref: str
+    origin_id: str
+    raw: str
+
+    def signal(self, action: Action, side: Side, volume: Decimal | None, kind: VolumeKind, suffix: str = "") -> Signal:
+        return Signal(
+            source=self.source,
+            action=action,
+            symbol=self.symbol,
+            side=side,
+            volume=volume,
+            volume_kind=kind,
+            price=self.price,
+            position_ref=self.position_ref,
+            origin_id=self.origin_id + suffix,
+            raw=self.raw,
+        )
+
+
 def fill_signals(
-    before: Decimal, delta: Decimal, make: Make, *, reducing: bool = False
+    before: Decimal, delta: Decimal, fill: MasterFill, *, reducing: bool = False
 ) -> tuple[Decimal, list[Signal]]:
     """The position after a fill of signed ``delta`` on signed ``before``, and the signals it means.
 
@@ -33,18 +57,18 @@ def fill_signals(
         if reducing:
             return before, []
         return before + delta, [
-            make(Action.OPEN, Side.BUY if delta > 0 else Side.SELL, abs(delta), VolumeKind.UNITS, "")
+            fill.signal(Action.OPEN, Side.BUY if delta > 0 else Side.SELL, abs(delta), VolumeKind.UNITS)
         ]
     held = Side.BUY if before > 0 else Side.SELL
     after = before + delta
     if reducing and (after == 0 or (after > 0) != (before > 0)):
         after = ZERO
     if after == 0:
-        return ZERO, [make(Action.CLOSE, held, None, VolumeKind.FRACTION, "")]
+        return ZERO, [fill.signal(Action.CLOSE, held, None, VolumeKind.FRACTION)]
     if (after > 0) == (before > 0):
         fraction = (abs(before) - abs(after)) / abs(before)
-        return after, [make(Action.CLOSE_PART, held, fraction, VolumeKind.FRACTION, "")]
+        return after, [fill.signal(Action.CLOSE_PART, held, fraction, VolumeKind.FRACTION)]
     return after, [
-        make(Action.CLOSE, held, None, VolumeKind.FRACTION, ":close"),
-        make(Action.OPEN, held.opposite, abs(after), VolumeKind.UNITS, ":open"),
+        fill.signal(Action.CLOSE, held, None, VolumeKind.FRACTION, ":close"),
+        fill.signal(Action.OPEN, held.opposite, abs(after), VolumeKind.UNITS, ":open"),
     ]

@@ -177,6 +177,55 @@ def intent_from_json(data: dict[str, Any]) -> OrderIntent:
     )
 
 
+def _intent_record(
+    signal_id: str,
+    account: str,
+    route: str,
+    leg: int,
+    intent: OrderIntent,
+    venue: str | None,
+    link: Mapping[str, Any] | None,
+    ts: int,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "t": "intent",
+        "sig": signal_id,
+        "ts": ts,
+        "acct": account,
+        "route": route,
+        "leg": leg,
+        "cid": intent.client_order_id,
+        "intent": intent_to_json(intent),
+    }
+    if venue is not None:
+        record["venue"] = venue
+    if link is not None:
+        record["link"] = dict(link)
+    return record
+
+
+_RESULT_KEYS = (
+    ("venue_order_id", "vid"),
+    ("position_id", "pos"),
+    ("reason", "reason"),
+    ("latency_us", "lat"),
+    ("ack_us", "ack"),
+)
+
+
+def _result_record(signal_id: str, cid: str, status: str, result: Mapping[str, Any], ts: int) -> dict[str, Any]:
+    record: dict[str, Any] = {"t": "result", "sig": signal_id, "ts": ts, "cid": cid, "status": status}
+    for key, name in _RESULT_KEYS:
+        if result.get(key) is not None:
+            record[name] = result[key]
+    for key in ("filled", "price"):
+        if result.get(key) is not None:
+            record[key] = _dec(result[key])
+    if result.get("code") is not None:
+        record["code"] = str(result["code"])
+    return record
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -421,21 +470,7 @@ class Journal:
         ``link`` says what the order does to position links once it has an outcome (see
         :mod:`copier.recovery`), so links can be rebuilt from the journal alone.
         """
-        record: dict[str, Any] = {
-            "t": "intent",
-            "sig": signal_id,
-            "ts": _now_us(),
-            "acct": account,
-            "route": route,
-            "leg": leg,
-            "cid": intent.client_order_id,
-            "intent": intent_to_json(intent),
-        }
-        if venue is not None:
-            record["venue"] = venue
-        if link is not None:
-            record["link"] = dict(link)
-        self.append(record)
+        self.append(_intent_record(signal_id, account, route, leg, intent, venue, link, _now_us()))
 
     def sent(self, signal_id: str, client_order_id: str) -> None:
         """Record that the order's bytes are being handed to the venue: from here its outcome may be unknown."""
@@ -457,26 +492,9 @@ class Journal:
         ack_us: int | None = None,
     ) -> None:
         """Record the order's outcome (``unknown`` keeps it open for reconciliation)."""
-        record: dict[str, Any] = {
-            "t": "result",
-            "sig": signal_id,
-            "ts": _now_us(),
-            "cid": client_order_id,
-            "status": status,
-        }
-        for key, value in (
-            ("vid", venue_order_id),
-            ("pos", position_id),
-            ("filled", _dec(filled)),
-            ("price", _dec(price)),
-            ("reason", reason),
-            ("code", str(code) if code is not None else None),
-            ("lat", latency_us),
-            ("ack", ack_us),
-        ):
-            if value is not None:
-                record[key] = value
-        self.append(record)
+        result = {"venue_order_id": venue_order_id, "position_id": position_id, "filled": filled, "price": price,
+                  "reason": reason, "code": code, "latency_us": latency_us, "ack_us": ack_us}  # fmt: skip
+        self.append(_result_record(signal_id, client_order_id, status, result, _now_us()))
 
     def outcome(
         self,
@@ -490,47 +508,17 @@ class Journal:
         status: str,
         **result: Any,
     ) -> None:
-        """An order's intent and its outcome, written together after the venue answered.
+        """An order's intent and its outcome (the keywords of :meth:`result`), written together
+        after the venue answered.
 
         Nothing is journaled before the send: recovery plans an unfinished follower again and
         asks the venue by the (deterministic) client order id before sending anything.
         """
-        planned: dict[str, Any] = {
-            "t": "intent",
-            "sig": signal_id,
-            "ts": _now_us(),
-            "acct": account,
-            "route": route,
-            "leg": leg,
-            "cid": intent.client_order_id,
-            "intent": intent_to_json(intent),
-        }
-        if venue is not None:
-            planned["venue"] = venue
-        if link is not None:
-            planned["link"] = dict(link)
-        answer: dict[str, Any] = {
-            "t": "result",
-            "sig": signal_id,
-            "ts": planned["ts"],
-            "cid": intent.client_order_id,
-            "status": status,
-        }
-        for key, name in (
-            ("venue_order_id", "vid"),
-            ("position_id", "pos"),
-            ("reason", "reason"),
-            ("latency_us", "lat"),
-            ("ack_us", "ack"),
-        ):
-            if result.get(key) is not None:
-                answer[name] = result[key]
-        for key, name in (("filled", "filled"), ("price", "price")):
-            if result.get(key) is not None:
-                answer[name] = _dec(result[key])
-        if result.get("code") is not None:
-            answer["code"] = str(result["code"])
-        self.defer(planned, answer)
+        now = _now_us()
+        self.defer(
+            _intent_record(signal_id, account, route, leg, intent, venue, link, now),
+            _result_record(signal_id, intent.client_order_id, status, result, now),
+        )
 
     def adopted(
         self, account: str, venue: str, order: VenueOrder, reason: str, link: Mapping[str, Any] | None = None

@@ -32,9 +32,8 @@ import orjson
 from connectors.binance import parse
 from connectors.binance.client import BinanceClient
 from connectors.binance.config import BinanceConfig
-from connectors.master_fills import fill_signals
+from connectors.master_fills import MasterFill, fill_signals
 from core.connector import ConnectorState
-from core.enums import Action, Side, VolumeKind
 from core.errors import CopierError, TransientError
 from core.signal import Signal
 
@@ -187,21 +186,8 @@ class BinanceMaster:
         before = self.positions.get((symbol, ps), Decimal(0))
         ref = f"binance:{self.config.name}:{symbol}:{ps}"
 
-        def make(action: Action, side: Side, volume: Decimal | None, kind: VolumeKind, suffix: str) -> Signal:
-            return Signal(
-                source=self.source,
-                action=action,
-                symbol=symbol,
-                side=side,
-                volume=volume,
-                volume_kind=kind,
-                price=price,
-                position_ref=ref,
-                origin_id=origin + suffix,
-                raw=orjson.dumps(order).decode(),
-            )
-
-        after, signals = fill_signals(before, delta, make, reducing=reducing)
+        fill = MasterFill(self.source, symbol, price, ref, origin, orjson.dumps(order).decode())
+        after, signals = fill_signals(before, delta, fill, reducing=reducing)
         if not signals:
             log.warning(
                 "binance master %s: fill %s reduces a %s %s position the master does not hold; ignored",

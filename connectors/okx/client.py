@@ -160,6 +160,13 @@ class OkxClient:
             limiter = self._limiters[key] = RateLimiter(limits)
         limiter.acquire()
 
+    async def swap_specs(self) -> dict[str, parse.SwapSpec]:
+        """OKX's USDT-margined swaps by instrument id (``GET /api/v5/public/instruments``)."""
+        self.acquire("instruments")
+        payload = await self.request("GET", "/api/v5/public/instruments", params={"instType": "SWAP"}, signed=False)
+        specs = (parse.swap_spec(row) for row in payload.get("data") or [])
+        return {spec.inst_id: spec for spec in specs if spec is not None}
+
     # -- REST ------------------------------------------------------------------------------
 
     async def request(
@@ -261,9 +268,7 @@ class OkxClient:
             self._pending.pop(op_id, None)
             raise TransientError(f"OKX WebSocket send failed: {exc}") from exc
         timeout = self.config.request_timeout
-        expiry = settle_after(
-            future, timeout, lambda: OutcomeUnknown(f"no answer from OKX to {op} within {timeout}s")
-        )
+        expiry = settle_after(future, timeout, lambda: OutcomeUnknown(f"no answer from OKX to {op} within {timeout}s"))
         try:
             answer = await future
         finally:

@@ -62,6 +62,7 @@ _MAX_PAGES = 20
 
 _UNKNOWN = "\x00"
 
+
 class OkxConnector:
     """One OKX account (see the module docstring for the order semantics)."""
 
@@ -185,15 +186,7 @@ class OkxConnector:
             )
 
     async def _load_instruments(self) -> None:
-        self._client.acquire("instruments")
-        payload = await self._client.request(
-            "GET", "/api/v5/public/instruments", params={"instType": "SWAP"}, signed=False
-        )
-        specs = {}
-        for row in payload.get("data") or []:
-            spec = parse.swap_spec(row)
-            if spec is not None:
-                specs[spec.inst_id] = spec
+        specs = await self._client.swap_specs()
         if specs:
             self._specs = specs
             self._venue_symbols = {}
@@ -486,17 +479,7 @@ class OkxConnector:
             args["newSz"] = format(self._contracts(intent.volume, spec), "f")
         self._client.acquire("amend-order", spec.inst_id)
         answer, t_wire, t_ack = await self._send("amend-order", "/api/v5/trade/amend-order", args)
-        error = parse.order_error(answer, account=self.name)
-        if error is not None:
-            raise error
-        return ExecutionReport.without_fill(
-            intent.client_order_id,
-            ReportStatus.MODIFIED,
-            venue_order_id=order_id,
-            position_id=None,
-            t_wire_ns=t_wire,
-            t_ack_ns=t_ack,
-        )
+        return self._answered(answer, intent, ReportStatus.MODIFIED, order_id, t_wire, t_ack)
 
     async def _cancel(self, intent: OrderIntent) -> ExecutionReport:
         spec = self._spec(intent.symbol)
@@ -513,16 +496,17 @@ class OkxConnector:
             self._client.acquire("cancel-order", spec.inst_id)
             args = {"instId": spec.inst_id, "ordId": order_id}
             answer, t_wire, t_ack = await self._send("cancel-order", "/api/v5/trade/cancel-order", args)
+        return self._answered(answer, intent, ReportStatus.CANCELED, order_id, t_wire, t_ack)
+
+    def _answered(
+        self, answer: dict[str, Any], intent: OrderIntent, status: ReportStatus, order_id: str, t_wire: int, t_ack: int
+    ) -> ExecutionReport:
+        """The report of an op on an existing order (amend, cancel), or the venue's refusal raised."""
         error = parse.order_error(answer, account=self.name)
         if error is not None:
             raise error
         return ExecutionReport.without_fill(
-            intent.client_order_id,
-            ReportStatus.CANCELED,
-            venue_order_id=order_id,
-            position_id=None,
-            t_wire_ns=t_wire,
-            t_ack_ns=t_ack,
+            intent.client_order_id, status, venue_order_id=order_id, position_id=None, t_wire_ns=t_wire, t_ack_ns=t_ack
         )
 
     async def _set_sltp(self, intent: OrderIntent) -> ExecutionReport:

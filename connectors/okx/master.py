@@ -45,13 +45,12 @@ from typing import Any
 
 import orjson
 
-from connectors.master_fills import fill_signals
+from connectors.master_fills import MasterFill, fill_signals
 from connectors.okx import parse
 from connectors.okx.client import OkxClient
 from connectors.okx.config import OkxConfig
 from connectors.okx.parse import SwapSpec
 from core.connector import ConnectorState
-from core.enums import Action, Side, VolumeKind
 from core.errors import CopierError
 from core.signal import Signal
 
@@ -126,15 +125,7 @@ class OkxMaster:
                 log.warning("okx master %s: background refresh failed: %s", self.config.name, exc)
 
     async def _load_instruments(self) -> None:
-        self.client.acquire("instruments")
-        payload = await self.client.request(
-            "GET", "/api/v5/public/instruments", params={"instType": "SWAP"}, signed=False
-        )
-        specs = {}
-        for row in payload.get("data") or []:
-            spec = parse.swap_spec(row)
-            if spec is not None:
-                specs[spec.inst_id] = spec
+        specs = await self.client.swap_specs()
         if specs:
             self._specs = specs
 
@@ -202,21 +193,8 @@ class OkxMaster:
         symbol = canonical_symbol(inst_id)
         ref = f"okx:{self.config.name}:{inst_id}:{pos_side}"
 
-        def make(action: Action, side: Side, volume: Decimal | None, kind: VolumeKind, suffix: str) -> Signal:
-            return Signal(
-                source=self.source,
-                action=action,
-                symbol=symbol,
-                side=side,
-                volume=volume,
-                volume_kind=kind,
-                price=price,
-                position_ref=ref,
-                origin_id=origin + suffix,
-                raw=orjson.dumps(row).decode(),
-            )
-
-        after, signals = fill_signals(before, delta, make, reducing=reducing)
+        fill = MasterFill(self.source, symbol, price, ref, origin, orjson.dumps(row).decode())
+        after, signals = fill_signals(before, delta, fill, reducing=reducing)
         if not signals:
             log.warning(
                 "okx master %s: fill %s reduces a %s %s position the master does not hold; ignored",
