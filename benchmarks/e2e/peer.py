@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,27 @@ KEY = "simkey" + "0" * 58
 SECRET = "simsecret" + "1" * 55
 WARM = 5
 VOLUME = Decimal("0.01")
+
+
+async def _paced(
+    order: Callable[[str, int], Awaitable[None]], prefix: str, signals: int, rate: float
+) -> dict[str, Any]:
+    """Warm-up orders, then ``signals`` orders at ``rate`` per second (0: back to back), each
+    stamped just before the call; the process's CPU time over the measured ones."""
+    for index in range(WARM):
+        await order(f"{prefix}warm{index}", index)
+    interval = 1 / rate if rate > 0 else 0.0
+    calls: list[tuple[str, int]] = []
+    cpu0 = time.process_time()
+    start = time.monotonic() + 0.02
+    for index in range(signals):
+        delay = start + index * interval - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        cid = f"{prefix}{index}"
+        calls.append((cid, time.monotonic_ns()))
+        await order(cid, index)
+    return {"calls": calls, "cpu_seconds": time.process_time() - cpu0}
 
 
 async def _client(base_url: str, signals: int, rate: float) -> dict[str, Any]:
@@ -58,33 +79,15 @@ async def _client(base_url: str, signals: int, rate: float) -> dict[str, Any]:
             exchange.urls["api"][name] = f"{base_url}/{prefix}"
     try:
         await exchange.load_markets()
-        calls: list[tuple[str, int]] = []
 
         async def order(cid: str, index: int) -> None:
             side = "buy" if index % 2 == 0 else "sell"
             await exchange.create_order("BTC/USDT:USDT", "market", side, 0.01, None, {"newClientOrderId": cid})
 
-        for index in range(WARM):
-            await order(f"ccxtwarm{index}", index)
-        interval = 1 / rate if rate > 0 else 0.0
-        cpu0, times0 = time.process_time(), os.times()
-        start = time.monotonic() + 0.02
-        for index in range(signals):
-            delay = start + index * interval - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            cid = f"ccxt{index}"
-            calls.append((cid, time.monotonic_ns()))
-            await order(cid, index)
-        cpu, times1 = time.process_time() - cpu0, os.times()
+        result = await _paced(order, "ccxt", signals, rate)
     finally:
         await exchange.close()
-    return {
-        "calls": calls,
-        "cpu_seconds": cpu,
-        "system_seconds": times1.system - times0.system,
-        "ccxt_version": ccxt.__version__,
-    }
+    return result | {"ccxt_version": ccxt.__version__}
 
 
 async def _connector_client(
@@ -109,7 +112,6 @@ async def _connector_client(
     )
     await connector.start()
     try:
-        calls: list[tuple[str, int]] = []
 
         async def order(cid: str, index: int) -> None:
             side = Side.BUY if index % 2 == 0 else Side.SELL
@@ -117,22 +119,10 @@ async def _connector_client(
                 OrderIntent(kind=IntentKind.OPEN, client_order_id=cid, symbol="BTCUSDT", side=side, volume=VOLUME)
             )
 
-        for index in range(WARM):
-            await order(f"cpwarm{index}", index)
-        interval = 1 / rate if rate > 0 else 0.0
-        cpu0, times0 = time.process_time(), os.times()
-        start = time.monotonic() + 0.02
-        for index in range(signals):
-            delay = start + index * interval - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            cid = f"cpconn{index}"
-            calls.append((cid, time.monotonic_ns()))
-            await order(cid, index)
-        cpu, times1 = time.process_time() - cpu0, os.times()
+        result = await _paced(order, "cpconn", signals, rate)
     finally:
         await connector.stop()
-    return {"calls": calls, "cpu_seconds": cpu, "system_seconds": times1.system - times0.system}
+    return result
 
 
 def _client_run(role: str, urls: dict[str, str], signals: int, rate: float, folder: Path) -> dict[str, Any]:
@@ -152,9 +142,8 @@ def _client_run(role: str, urls: dict[str, str], signals: int, rate: float, fold
     return {
         "latency_us": summary(latency),
         "cpu_per_order_ms": result["cpu_seconds"] / signals * 1000,
-        "system_per_order_ms": result["system_seconds"] / signals * 1000,
         "missing_orders": signals - len(latency),
-        **{k: v for k, v in result.items() if k not in ("calls", "cpu_seconds", "system_seconds")},
+        **{k: v for k, v in result.items() if k not in ("calls", "cpu_seconds")},
     }
 
 
@@ -196,7 +185,7 @@ def peer_run(signals: int, rate: float, per_process: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: the ``client`` role (the harness calls :func:`peer_run`)."""
+    """Command line: one client role (the harness calls :func:`peer_run`)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     roles = parser.add_subparsers(dest="role", required=True)
     for role in ("ccxt", "connector-ws", "connector-rest"):
