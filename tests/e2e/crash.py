@@ -9,6 +9,7 @@ really hold.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -16,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -92,6 +92,12 @@ class _Sender(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.ids, self.acked, self.rate, self.rng = port, ids, acked, rate, rng
         self.stop_flag = threading.Event()
+        self.sent = 0  # requests handed to the daemon
+        self.answered = 0  # requests it answered 200: their orders may still be in flight
+
+    def reached(self, stage: str, count: int) -> bool:
+        """Whether ``count`` requests were ``sent`` (or ``answered``) this round, or there are no more."""
+        return getattr(self, stage) >= count or not self.is_alive()
 
     def run(self) -> None:
         for signal_id in self.ids:
@@ -101,9 +107,11 @@ class _Sender(threading.Thread):
                     f"http://127.0.0.1:{self.port}/webhook/tv?token={TOKEN}", data=body, method="POST"
                 )
                 try:
+                    self.sent += 1
                     with urllib.request.urlopen(request, timeout=3) as response:
                         if response.status == 200:
                             self.acked.add(signal_id)
+                            self.answered += 1
                 except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                     if self.stop_flag.wait(0.02):
                         return
@@ -150,7 +158,10 @@ def run(folder: Path, sims: list[SimProcess], *, kills: int, per_round: int, see
         window = ids[: (round_index + 1) * per_round]
         sender = _Sender(webhook, window, acked, rate, rng)
         sender.start()
-        time.sleep(rng.uniform(0.05, per_round / rate))  # the moment of the kill is what is random
+        # The kill lands on a random request of the round: just as it is sent (mid ingest and
+        # fan-out) or just as it is answered (orders in flight at the venues).
+        target, stage = rng.randint(1, per_round), rng.choice(("sent", "answered"))
+        eventually_sync(functools.partial(sender.reached, stage, target), timeout=60, interval=0.002)
         daemon.kill()
         sender.stop_flag.set()
         sender.join(10)

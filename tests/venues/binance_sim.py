@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import WSMsgType, web
 
+from tests.venues.latency import venue_latency
 from tests.venues.stamped import stamped
 
 DEFAULT_API_KEY = "simkey" + "0" * 58
@@ -346,8 +347,7 @@ class BinanceSim:
         return self._json({"code": fail.code, "msg": fail.msg}, fail.status, fail.headers)
 
     async def _delay(self) -> None:
-        if self.faults.latency_ms > 0:
-            await asyncio.sleep(self.faults.latency_ms / 1000)
+        await venue_latency(self.faults.latency_ms / 1000)
 
     def _check_time(self, params: dict[str, str]) -> None:
         if "timestamp" not in params:

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import WSMsgType, web
 
+from tests.venues.latency import venue_latency
 from tests.venues.stamped import stamped
 
 API_KEY = "sim-bybit-key"
@@ -574,8 +575,7 @@ class BybitSim:
         return headers
 
     async def _answer(self, body: dict[str, Any], op: str | None = None) -> web.Response:
-        if self.faults.latency_ms:
-            await asyncio.sleep(self.faults.latency_ms / 1000)
+        await venue_latency(self.faults.latency_ms / 1000)
         return web.Response(body=orjson.dumps(body), headers=self._headers(op))
 
     async def _signed(self, request: web.Request) -> tuple[str, web.Response | None]:
@@ -816,8 +816,7 @@ class BybitSim:
                         await ws.close()
                         break
                     answer.update(reqId=req_id, op=op, connId=conn_id)
-                    if self.faults.latency_ms:
-                        await asyncio.sleep(self.faults.latency_ms / 1000)
+                    await venue_latency(self.faults.latency_ms / 1000)
                     if answer.pop("_silent", False):
                         continue
                     await ws.send_str(orjson.dumps(answer).decode())

@@ -44,6 +44,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from tests.venues.latency import venue_latency
 from tests.venues.stamped import stamped
 
 API_KEY = "okx-sim-key"
@@ -298,8 +299,7 @@ class OkxSim:
             response: web.StreamResponse = await handler(request)
             return response
         self.requests.append(f"{request.method} {request.path}")
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        await venue_latency(self.latency)
         if self.fail_next > 0:
             self.fail_next -= 1
             return web.Response(status=503, text="Service Unavailable")
@@ -922,8 +922,7 @@ class OkxSim:
                     elif op == "subscribe":
                         await self._subscribe(ws, data.get("args") or [], conn_id)
                     elif op in ("order", "cancel-order", "amend-order"):
-                        if self.latency:
-                            await asyncio.sleep(self.latency)
+                        await venue_latency(self.latency)
                         if await self._ws_op(ws, op, data, arrived_ns):
                             break
                     else:
