@@ -687,42 +687,13 @@ class Router:
             except CopierError as exc:
                 if logged is None:
                     logged = self._log_planned(job, conn, outcome, intent, planned_ns)
-                if not isinstance(exc, (VenueRejected, ConfigError, RateLimited, TransientError, OutcomeUnknown)):
-                    raise
-                base, entry = logged
-                if isinstance(exc, VenueRejected):
-                    record("rejected", reason=exc.reason, code=exc.code)
-                    entry.update(status="rejected", reason=exc.reason, code=exc.code)
-                    outcome.status, outcome.reason = "rejected", exc.reason
-                    self.mirror.emit(
-                        "order_rejected", status="rejected", reason=exc.reason, detail={"code": exc.code}, **base
-                    )
-                    return None
-                if isinstance(exc, ConfigError):
-                    self._give_up(entry, outcome, base, f"account configuration error, order not sent: {exc}", record)
+                delay = self._retry_delay(exc, attempt, waited, logged, outcome, record)
+                if delay is None:
                     return None
                 if isinstance(exc, RateLimited):
-                    waited += exc.retry_after
-                    if waited > self.retry.rate_limit_budget:
-                        self._give_up(entry, outcome, base, f"rate limited by the venue: {exc.reason}", record)
-                        return None
-                    await asyncio.sleep(exc.retry_after)
-                    continue
-                if isinstance(exc, TransientError):
-                    if attempt >= self.retry.attempts:
-                        self._give_up(entry, outcome, base, f"venue unavailable: {exc.reason}", record)
-                        return None
-                    await asyncio.sleep(self.retry.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
-                    continue
-                assert isinstance(exc, OutcomeUnknown)
-                self.mirror.emit("order_unknown", status="unknown", reason=exc.reason, **base)
-                if attempt >= self.retry.reconcile_attempts:
-                    record("unknown", reason=exc.reason)
-                    entry.update(status="unknown", reason=exc.reason)
-                    outcome.status, outcome.reason = "unknown", f"outcome unknown after {attempt} tries: {exc.reason}"
-                    return None
-                reconciling = True
-                await asyncio.sleep(self.retry.backoff * attempt)
+                    waited += delay
+                reconciling = reconciling or isinstance(exc, OutcomeUnknown)
+                await asyncio.sleep(delay)
         if logged is None:
             logged = self._log_planned(job, conn, outcome, intent, planned_ns)
         base, entry = logged
@@ -730,16 +701,15 @@ class Router:
         latency_us = (report.t_wire_ns - t0) // 1000
         ack_us = (report.t_ack_ns - t0) // 1000
         status = report.status.value
-        if journal is not None:
-            record(
-                status,
-                venue_order_id=report.venue_order_id,
-                position_id=report.position_id,
-                filled=report.filled_volume,
-                price=report.fill_price,
-                latency_us=latency_us,
-                ack_us=ack_us,
-            )
+        record(
+            status,
+            venue_order_id=report.venue_order_id,
+            position_id=report.position_id,
+            filled=report.filled_volume,
+            price=report.fill_price,
+            latency_us=latency_us,
+            ack_us=ack_us,
+        )
         entry.update(
             status=status,
             venue_order_id=report.venue_order_id,
@@ -760,6 +730,47 @@ class Router:
             **base,
         )
         return report
+
+    def _retry_delay(
+        self,
+        exc: CopierError,
+        attempt: int,
+        waited: float,
+        logged: tuple[dict[str, Any], dict[str, Any]],
+        outcome: FollowerOutcome,
+        record: Callable[..., None],
+    ) -> float | None:
+        """The outcome policy for one failed attempt: seconds to wait before the next one, or None
+        when the order is finished (its outcome recorded). Anything but a venue's answer is raised."""
+        base, entry = logged
+        if isinstance(exc, VenueRejected):
+            record("rejected", reason=exc.reason, code=exc.code)
+            entry.update(status="rejected", reason=exc.reason, code=exc.code)
+            outcome.status, outcome.reason = "rejected", exc.reason
+            self.mirror.emit("order_rejected", status="rejected", reason=exc.reason, detail={"code": exc.code}, **base)
+            return None
+        if isinstance(exc, ConfigError):
+            self._give_up(entry, outcome, base, f"account configuration error, order not sent: {exc}", record)
+            return None
+        if isinstance(exc, RateLimited):
+            if waited + exc.retry_after > self.retry.rate_limit_budget:
+                self._give_up(entry, outcome, base, f"rate limited by the venue: {exc.reason}", record)
+                return None
+            return exc.retry_after
+        if isinstance(exc, TransientError):
+            if attempt >= self.retry.attempts:
+                self._give_up(entry, outcome, base, f"venue unavailable: {exc.reason}", record)
+                return None
+            return self.retry.backoff * 2.0 ** (attempt - 1) * (0.5 + random.random())
+        if isinstance(exc, OutcomeUnknown):
+            self.mirror.emit("order_unknown", status="unknown", reason=exc.reason, **base)
+            if attempt >= self.retry.reconcile_attempts:
+                record("unknown", reason=exc.reason)
+                entry.update(status="unknown", reason=exc.reason)
+                outcome.status, outcome.reason = "unknown", f"outcome unknown after {attempt} tries: {exc.reason}"
+                return None
+            return self.retry.backoff * attempt
+        raise exc
 
     def _log_planned(
         self, job: _Job, conn: Connector, outcome: FollowerOutcome, intent: OrderIntent, planned_ns: int
