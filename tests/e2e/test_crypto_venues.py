@@ -145,7 +145,9 @@ def test_okx_master_trades_are_copied_to_bybit_and_paper(tmp_path):
             eventually_sync(lambda: volumes(daemon, "byb") == {}, timeout=15)
             eventually_sync(lambda: volumes(daemon, "pap") == {}, timeout=15)
 
-            accepted = [e for e in daemon.events() if e["event"] == "signal_accepted" and e["source"] == "master"]
+            # The mirror log is written a few milliseconds after the fact: wait for all three.
+            accepted = eventually_sync(lambda: len(a := [e for e in daemon.events() if e["event"] == "signal_accepted"
+                                                         and e["source"] == "master"]) >= 3 and a)
             assert [(e["detail"]["action"], e["symbol"]) for e in accepted] == [
                 ("open", "BTCUSDT"), ("close_part", "BTCUSDT"), ("close", "BTCUSDT")]
             assert all(e["detail"]["followers"] == 2 for e in accepted)
