@@ -42,6 +42,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from tests.venues.latency import venue_latency
+from tests.venues.serving import listen, shut
 from tests.venues.stamped import stamped
 
 DEFAULT_API_KEY = "simkey" + "0" * 58
@@ -295,20 +296,11 @@ class BinanceSim:
         return app
 
     async def start(self) -> int:
-        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        for address in self._runner.addresses:
-            self.port = int(address[1])
-            break
+        self._runner, self.port = await listen(self.app, self.host, self.port, handler_cancellation=True)
         return self.port
 
     async def stop(self) -> None:
-        for ws in list(self._streams | self._ws_api):
-            await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await shut(self._runner, self._streams | self._ws_api)
 
     async def __aenter__(self) -> BinanceSim:
         await self.start()

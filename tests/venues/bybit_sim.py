@@ -30,6 +30,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from tests.venues.latency import venue_latency
+from tests.venues.serving import listen, shut
 from tests.venues.stamped import stamped
 
 API_KEY = "sim-bybit-key"
@@ -169,19 +170,12 @@ class BybitSim:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        self._runner, self.port = await listen(self.app(), host, port)
         return self.port
 
     async def stop(self) -> None:
-        for ws in list(self._trade_sockets | self._private_sockets):
-            await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await shut(self._runner, self._trade_sockets | self._private_sockets)
+        self._runner = None
 
     @property
     def base_url(self) -> str:

@@ -45,6 +45,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from tests.venues.latency import venue_latency
+from tests.venues.serving import listen, shut
 from tests.venues.stamped import stamped
 
 API_KEY = "okx-sim-key"
@@ -205,19 +206,11 @@ class OkxSim:
         app.router.add_get("/__sim/book", self._sim_book)
         app.router.add_post("/__sim/price", self._sim_price)
         app.router.add_post("/__sim/fault", self._sim_fault)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        sockets: Any = getattr(site._server, "sockets", None)
-        self.port = int(sockets[0].getsockname()[1])
+        self._runner, self.port = await listen(app, self.host, self.port, handle_signals=False)
 
     async def stop(self) -> None:
-        for ws in list(self._sockets):
-            await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await shut(self._runner, self._sockets)
+        self._runner = None
 
     async def __aenter__(self) -> OkxSim:
         await self.start()

@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.venues.serving import listen, shut
+
 __all__ = ["TelegramBotSim"]
 
 
@@ -46,20 +48,15 @@ class TelegramBotSim:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
+        self._runner, port = await listen(app)
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 
     async def stop(self) -> None:
         self._closing = True
         self._wake()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await shut(self._runner)
+        self._runner = None
 
     async def __aenter__(self) -> TelegramBotSim:
         await self.start()
