@@ -1,4 +1,4 @@
-"""Crash proof: SIGKILL the daemon at random moments while signals flow, restart, and check with the
+"""Crash proof: SIGKILL the daemon on random requests while signals flow, restart, and check with the
 venue simulators' own books that every (signal, follower) was executed exactly once or skipped with
 a recorded reason.
 
