@@ -101,6 +101,8 @@ class _Sender(threading.Thread):
 
     def run(self) -> None:
         for signal_id in self.ids:
+            if signal_id in self.acked:
+                continue  # answered in an earlier round: not sent again, and no pause for it
             while signal_id not in self.acked and not self.stop_flag.is_set():
                 body = json.dumps({"action": "buy", "symbol": "BTCUSDT", "volume": "0.001", "id": signal_id}).encode()
                 request = urllib.request.Request(
