@@ -176,7 +176,9 @@ def run(folder: Path, sims: list[SimProcess], *, kills: int, per_round: int, see
     def settled() -> bool:
         return not replay(journal_dir).unfinished()
 
-    eventually_sync(settled, timeout=120, interval=0.2)
+    # Kills during recovery leave a backlog that the last run works through one order per venue
+    # round trip per lane: allow for it.
+    eventually_sync(settled, timeout=max(120.0, 0.5 * len(ids)), interval=0.2)
     daemon.stop()
 
     state = replay(journal_dir)
