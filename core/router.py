@@ -79,6 +79,13 @@ class RetryPolicy:
 
 
 @dataclass(slots=True)
+class _Fanout:
+    """How many followers of one signal have not yet handed their first order to the venue."""
+
+    unsent: int
+
+
+@dataclass(slots=True)
 class _Job:
     signal: Signal
     route: Route
@@ -86,6 +93,7 @@ class _Job:
     symbols: AccountSymbols
     recovering: bool = False
     final: frozenset[str] = frozenset()
+    fanout: _Fanout | None = None
 
 
 class _Lane:
@@ -221,9 +229,10 @@ class Router:
         )
         if not subscribed:
             record.reason = f"no follower is routed from source {signal.source!r}"
+        fanout = _Fanout(len(subscribed))
         for route, symbols in subscribed:
             record.follower(route.account)
-            self._lane(route.account).put(_Job(signal, route, record, symbols))
+            self._lane(route.account).put(_Job(signal, route, record, symbols, fanout=fanout))
         return SubmitResult(signal.id, accepted=True, followers=len(subscribed))
 
     def _lane(self, account: str) -> _Lane:
@@ -275,6 +284,10 @@ class Router:
                 await self._target(job, conn, outcome)
         except Skip as skip:
             self._skip(job, conn, outcome, skip.reason)
+        finally:
+            if job.fanout is not None:
+                job.fanout.unsent -= 1
+                job.fanout = None
         if self.journal is not None:
             self.journal.done(signal.id, route.account, outcome.status, outcome.reason)
 
@@ -694,6 +707,14 @@ class Router:
                     waited += delay
                 reconciling = reconciling or isinstance(exc, OutcomeUnknown)
                 await asyncio.sleep(delay)
+        fanout = job.fanout
+        if fanout is not None:
+            job.fanout = None
+            fanout.unsent -= 1
+            if fanout.unsent > 0:
+                # A venue that answers at once (paper) would otherwise make every later follower
+                # of this signal wait for this one's bookkeeping: let them write first.
+                await asyncio.sleep(0)
         if logged is None:
             logged = self._log_planned(job, conn, outcome, intent, planned_ns)
         base, entry = logged

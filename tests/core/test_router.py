@@ -284,3 +284,44 @@ async def test_rate_limits_are_waited_out_within_the_budget(tmp_path):
     await patient.stop()
     await impatient.stop()
     await mirror.close()
+
+
+class RecordingConnector(PaperConnector):
+    """A paper venue that notes in a shared list when it is handed an order."""
+
+    calls: list[tuple[str, str]]
+
+    async def submit(self, intent: OrderIntent) -> ExecutionReport:
+        self.calls.append(("sent", self.name))
+        return await super().submit(intent)
+
+
+async def test_every_follower_writes_before_any_bookkeeping(tmp_path):
+    # Paper answers without yielding: without care, follower b would wait for a's outcome entry,
+    # mirror events and journal records before its own order went out.
+    calls: list[tuple[str, str]] = []
+    mirror = MirrorLog(tmp_path / "mirror.jsonl", flush_interval=0.001)
+    mirror.start()
+    emit = mirror.emit
+
+    def noting(event: str, **fields):
+        if event == "order_planned":
+            calls.append(("planned", fields["account"]))
+        return emit(event, **fields)
+
+    mirror.emit = noting  # type: ignore[method-assign]
+    connectors = {}
+    for name in ("a", "b", "c"):
+        conn = RecordingConnector(PaperConfig.from_mapping(name, {}, prefix=""))
+        conn.calls = calls
+        await conn.start()
+        connectors[name] = conn
+    router = Router(routes=[Route("tv", n) for n in connectors], connectors=connectors, mirror=mirror)
+    try:
+        router.submit(buy())
+        await router.drain()
+        assert sorted(calls[:3]) == [("sent", "a"), ("sent", "b"), ("sent", "c")]
+        assert sorted(calls[3:]) == [("planned", "a"), ("planned", "b"), ("planned", "c")]
+    finally:
+        await router.stop()
+        await mirror.close()
