@@ -35,6 +35,7 @@ bench: $(STAMP)
 		--benchmark-json=benchmarks/results/micro.json
 	$(BIN)/python -m benchmarks.e2e --quick
 	$(BIN)/python -m benchmarks.webhook_latency --signals 1000
+	$(BIN)/python -m benchmarks.cold_path
 
 bench-full: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
