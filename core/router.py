@@ -677,6 +677,10 @@ class Router:
         # order (outcome entry, mirror event stamped with the planning time) follows the first
         # attempt, whatever its result.
         planned_ns = time.monotonic_ns()
+        fanout = job.fanout
+        if fanout is not None:
+            job.fanout = None
+            fanout.unsent -= 1
         logged: tuple[dict[str, Any], dict[str, Any]] | None = None
         if job.recovering:
             logged = self._log_planned(job, conn, outcome, intent, planned_ns)
@@ -707,14 +711,10 @@ class Router:
                     waited += delay
                 reconciling = reconciling or isinstance(exc, OutcomeUnknown)
                 await asyncio.sleep(delay)
-        fanout = job.fanout
-        if fanout is not None:
-            job.fanout = None
-            fanout.unsent -= 1
-            if fanout.unsent > 0:
-                # A venue that answers at once (paper) would otherwise make every later follower
-                # of this signal wait for this one's bookkeeping: let them write first.
-                await asyncio.sleep(0)
+        if fanout is not None and fanout.unsent > 0:
+            # The venue answered without yielding (paper): the signal's later followers have not
+            # run yet and would otherwise wait for this one's bookkeeping. Let them write first.
+            await asyncio.sleep(0)
         if logged is None:
             logged = self._log_planned(job, conn, outcome, intent, planned_ns)
         base, entry = logged
