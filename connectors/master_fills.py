@@ -9,11 +9,14 @@ master does not hold it is ignored, and past zero it is a CLOSE.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
 from core.enums import Action, Side, VolumeKind
 from core.signal import Signal
+
+log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
 
@@ -72,3 +75,32 @@ def fill_signals(
         fill.signal(Action.CLOSE, held, None, VolumeKind.FRACTION, ":close"),
         fill.signal(Action.OPEN, held.opposite, abs(after), VolumeKind.UNITS, ":open"),
     ]
+
+
+def apply_fill(
+    positions: dict[tuple[str, str], Decimal],
+    key: tuple[str, str],
+    delta: Decimal,
+    fill: MasterFill,
+    *,
+    reducing: bool,
+    master: str,
+) -> list[Signal]:
+    """Apply one fill of signed ``delta`` to the master's position book under ``key`` (symbol,
+    position side) and return the signals it means; a flat position leaves the book.
+
+    A reducing fill on a position the book does not hold means nothing and is logged as ignored.
+    """
+    after, signals = fill_signals(positions.get(key, ZERO), delta, fill, reducing=reducing)
+    if not signals:
+        log.warning(
+            "%s: fill %s reduces a %s %s position the master does not hold; ignored",
+            master,
+            fill.origin_id,
+            *key,
+        )
+    if after == 0:
+        positions.pop(key, None)
+    else:
+        positions[key] = after
+    return signals

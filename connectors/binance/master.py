@@ -32,7 +32,7 @@ import orjson
 from connectors.binance import parse
 from connectors.binance.client import BinanceClient
 from connectors.binance.config import BinanceConfig
-from connectors.master_fills import MasterFill, fill_signals
+from connectors.master_fills import MasterFill, apply_fill
 from core.connector import ConnectorState
 from core.errors import CopierError, TransientError
 from core.signal import Signal
@@ -183,21 +183,11 @@ class BinanceMaster:
         delta = qty if order["S"] == "BUY" else -qty
         # Hedge mode closes by trading against the position side; one-way mode marks reduce-only.
         reducing = bool(order.get("R")) or (ps == "LONG" and delta < 0) or (ps == "SHORT" and delta > 0)
-        before = self.positions.get((symbol, ps), Decimal(0))
         ref = f"binance:{self.config.name}:{symbol}:{ps}"
-
         fill = MasterFill(self.source, symbol, price, ref, origin, orjson.dumps(order).decode())
-        after, signals = fill_signals(before, delta, fill, reducing=reducing)
-        if not signals:
-            log.warning(
-                "binance master %s: fill %s reduces a %s %s position the master does not hold; ignored",
-                self.config.name,
-                origin,
-                symbol,
-                ps,
-            )
-        self.positions[(symbol, ps)] = after
-        return signals
+        return apply_fill(
+            self.positions, (symbol, ps), delta, fill, reducing=reducing, master=f"binance master {self.config.name}"
+        )
 
 
 def _log_death(task: asyncio.Task[None]) -> None:

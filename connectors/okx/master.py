@@ -45,7 +45,7 @@ from typing import Any
 
 import orjson
 
-from connectors.master_fills import MasterFill, fill_signals
+from connectors.master_fills import MasterFill, apply_fill
 from connectors.okx import parse
 from connectors.okx.client import OkxClient
 from connectors.okx.config import OkxConfig
@@ -59,7 +59,6 @@ log = logging.getLogger(__name__)
 CHANNELS: tuple[dict[str, str], ...] = ({"channel": "orders", "instType": "SWAP"},)
 FILL_STATES = frozenset({"partially_filled", "filled"})
 _SEEN = 4096
-ZERO = Decimal(0)
 
 
 def canonical_symbol(inst_id: str) -> str:
@@ -187,24 +186,9 @@ class OkxMaster:
         qty = spec.to_base(parse.decimal(row.get("fillSz")))
         price = parse.optional_decimal(row.get("fillPx"))
         delta = qty if row.get("side") == "buy" else -qty
-        key = (inst_id, pos_side)
-        before = self.positions.get(key, ZERO)
         reducing = parse.is_closing(dict(row))
-        symbol = canonical_symbol(inst_id)
         ref = f"okx:{self.config.name}:{inst_id}:{pos_side}"
-
-        fill = MasterFill(self.source, symbol, price, ref, origin, orjson.dumps(row).decode())
-        after, signals = fill_signals(before, delta, fill, reducing=reducing)
-        if not signals:
-            log.warning(
-                "okx master %s: fill %s reduces a %s %s position the master does not hold; ignored",
-                self.config.name,
-                origin,
-                inst_id,
-                pos_side,
-            )
-        if after == 0:
-            self.positions.pop(key, None)
-        else:
-            self.positions[key] = after
-        return signals
+        fill = MasterFill(self.source, canonical_symbol(inst_id), price, ref, origin, orjson.dumps(row).decode())
+        return apply_fill(
+            self.positions, (inst_id, pos_side), delta, fill, reducing=reducing, master=f"okx master {self.config.name}"
+        )
