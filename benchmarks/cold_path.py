@@ -13,17 +13,14 @@ lost to the process's own sleep, and busy polling would not help. Results go to
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from benchmarks.bench_okx import encode_and_sign
 from benchmarks.e2e.loadgen import body
-from benchmarks.stats import machine
+from benchmarks.stats import machine, write_results
 from ingest.tradingview.parse import DEFAULT_OPTIONS, build_signal, read_alert
 
-RESULTS = Path(__file__).parent / "results"
 GAPS_MS = (0.0, 0.5, 1.0, 2.0, 5.0, 20.0, 100.0)
 
 
@@ -92,11 +89,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=40)
     args = parser.parse_args()
     result = run(args.samples)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "cold_path.json").write_text(json.dumps(result, indent=2) + "\n")
-    text = markdown(result)
-    (RESULTS / "cold_path.md").write_text(text)
-    print(text)
+    write_results("cold_path", result, markdown(result))
 
 
 if __name__ == "__main__":

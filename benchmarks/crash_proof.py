@@ -8,16 +8,13 @@ Writes ``benchmarks/results/crash_proof.{json,md}``. See ``tests/e2e/crash.py`` 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.stats import machine
+from benchmarks.stats import machine, write_results
 from tests.e2e import crash
 from tests.e2e.sims import simulators
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
@@ -30,8 +27,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, simulators("binance", "okx", "bybit") as sims:
         report = crash.run(Path(tmp), sims, kills=args.kills, per_round=args.per_round, seed=args.seed)
     result = report.as_dict() | {"followers": 3, "seconds": round(time.monotonic() - started), "machine": machine()}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "crash_proof.json").write_text(json.dumps(result, indent=2) + "\n")
     text = (
         "# Crash proof\n\n"
         f"{report.kills} SIGKILLs of the daemon while {report.signals} signals flowed to 3 followers on Binance, "
@@ -41,8 +36,7 @@ def main() -> None:
         f"| {report.kills} | {report.signals} | {report.follower_orders} | {report.skipped} | "
         f"{report.resumed_followers} | {report.duplicates} | {report.lost} |\n"
     )
-    (RESULTS / "crash_proof.md").write_text(text)
-    print(text)
+    write_results("crash_proof", result, text)
     if report.problems:
         print("\n".join(report.problems))
         raise SystemExit(1)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from importlib import metadata
+from pathlib import Path
 from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -52,3 +56,11 @@ def machine() -> dict[str, Any]:
         "aiohttp": version("aiohttp"),
         "platform": platform.platform(),
     }
+
+
+def write_results(stem: str, result: dict[str, Any], text: str, folder: Path = RESULTS) -> None:
+    """``stem.json`` (the numbers) and ``stem.md`` (the report) in ``folder``; the report is printed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (folder / f"{stem}.md").write_text(text)
+    print(text)

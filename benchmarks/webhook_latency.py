@@ -18,11 +18,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.stats import machine, summary
+from benchmarks.stats import machine, summary, write_results
 from tests.e2e.daemon import running_daemon
 from tests.helpers import eventually_sync
-
-RESULTS = Path(__file__).parent / "results"
 
 CONFIG = """
 [log]
@@ -122,11 +120,7 @@ def main() -> None:
     parser.add_argument("--signals", type=int, default=1000)
     args = parser.parse_args()
     result = run(args.signals)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "webhook_latency.json").write_text(json.dumps(result, indent=2) + "\n")
-    text = markdown(result)
-    (RESULTS / "webhook_latency.md").write_text(text)
-    print(text)
+    write_results("webhook_latency", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ from typing import Any
 import orjson
 
 from benchmarks.e2e.report import markdown
-from benchmarks.stats import machine, summary
+from benchmarks.stats import machine, summary, write_results
 from core.orders import client_order_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -635,8 +635,4 @@ def main(argv: list[str] | None = None) -> None:
     if args.nice:
         os.nice(args.nice)
     result = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    text = markdown(result)
-    (args.out / f"{args.name}.md").write_text(text)
-    print(text)
+    write_results(args.name, result, markdown(result), args.out)
