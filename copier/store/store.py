@@ -194,6 +194,19 @@ class _Batch:
             row["status"], row["updated_at"] = status, ts
         row.update({k: v for k, v in fields.items() if v is not None})
 
+    def fill(self, cid: str, fill_id: str, record: Mapping[str, Any], ts: datetime) -> None:
+        """A fill row from a journal record's ``filled``, ``price`` and ``vid`` (none when nothing filled)."""
+        filled = _dec(record.get("filled"))
+        if filled is not None and filled > 0:
+            self.fills[(cid, fill_id)] = {
+                "client_order_id": cid,
+                "fill_id": fill_id,
+                "venue_order_id": record.get("vid"),
+                "volume": filled,
+                "price": _dec(record.get("price")),
+                "filled_at": ts,
+            }
+
     def add(self, record: Mapping[str, Any]) -> None:
         kind = record.get("t")
         ts = _ts(record.get("ts"))
@@ -253,16 +266,7 @@ class _Batch:
                 latency_us=record.get("lat"),
                 ack_us=record.get("ack"),
             )
-            filled = _dec(record.get("filled"))
-            if filled is not None and filled > 0:
-                self.fills[(cid, "result")] = {
-                    "client_order_id": cid,
-                    "fill_id": "result",
-                    "venue_order_id": record.get("vid"),
-                    "volume": filled,
-                    "price": _dec(record.get("price")),
-                    "filled_at": ts,
-                }
+            self.fill(cid, "result", record, ts)
         elif kind == "done":
             key = (record["sig"], record["acct"])
             self.done[key] = {
@@ -290,26 +294,9 @@ class _Batch:
                 position_id=record.get("pos"),
                 reason=record.get("reason"),
             )
-            filled = _dec(record.get("filled"))
-            if filled is not None and filled > 0:
-                self.fills[(cid, "adopted")] = {
-                    "client_order_id": cid,
-                    "fill_id": "adopted",
-                    "venue_order_id": record.get("vid"),
-                    "volume": filled,
-                    "price": _dec(record.get("price")),
-                    "filled_at": ts,
-                }
+            self.fill(cid, "adopted", record, ts)
         elif kind == "fill":
-            key = (record["cid"], str(record["fill_id"]))
-            self.fills[key] = {
-                "client_order_id": key[0],
-                "fill_id": key[1],
-                "venue_order_id": record.get("vid"),
-                "volume": _dec(record["filled"]),
-                "price": _dec(record.get("price")),
-                "filled_at": ts,
-            }
+            self.fill(record["cid"], str(record["fill_id"]), record, ts)
         elif kind == "link":
             self.links[record["cid"]] = {
                 "client_order_id": record["cid"],
