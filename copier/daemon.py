@@ -18,6 +18,7 @@ import uvicorn
 from api.app import ApiContext, create_app
 from api.auth import KeyRing
 from copier import recovery
+from copier.collector import IdleCollector
 from copier.config import Config
 from copier.defaults import admin_key
 from copier.journal import Journal
@@ -146,6 +147,9 @@ class Daemon:
         # so a full collection does not walk it in the middle of a fan-out.
         gc.collect()
         gc.freeze()
+        # From here on the collector runs between fan-outs, not in the middle of one.
+        self.collector = IdleCollector(lambda: self.router.fanning_out)
+        self.collector.start()
         self.mirror.emit("daemon_started", detail={"accounts": list(self.connectors), "sources": list(sources)})
         # After intake opened: asking the venues takes round trips (one per symbol on Binance) and
         # waits for the recovered followers, and no new signal depends on what is adopted.
@@ -217,6 +221,7 @@ class Daemon:
         for conn in self.connectors.values():
             await conn.stop()
             self.mirror.emit("connector_down", account=conn.name, venue=conn.venue, status="down", reason="shutdown")
+        await self.collector.stop()
         self.mirror.emit("daemon_stopped")
         await self.mirror.close()
 

@@ -183,6 +183,7 @@ class Router:
             base = self._account_symbols.get(route.account, AccountSymbols())
             self._routes.setdefault(route.source, []).append((route, base.merged(route.symbols)))
         self._lanes: dict[str, _Lane] = {}
+        self._unsent = 0
 
     # -- intake -----------------------------------------------------------------------------
 
@@ -230,6 +231,7 @@ class Router:
         if not subscribed:
             record.reason = f"no follower is routed from source {signal.source!r}"
         fanout = _Fanout(len(subscribed))
+        self._unsent += len(subscribed)
         for route, symbols in subscribed:
             record.follower(route.account)
             self._lane(route.account).put(_Job(signal, route, record, symbols, fanout=fanout))
@@ -252,6 +254,13 @@ class Router:
             lane.task.cancel()
         await asyncio.gather(*(lane.task for lane in lanes), return_exceptions=True)
         self._lanes.clear()
+        self._unsent = 0
+
+    @property
+    def fanning_out(self) -> bool:
+        """Whether a follower of an accepted signal has yet to hand its first order to the venue
+        (or to be skipped): the time in which nothing but order writes should run."""
+        return self._unsent > 0
 
     def set_kill_switch(self, on: bool, account: str | None = None) -> None:
         """Stop (or allow again) new opens globally or for one account. Closes still go through."""
@@ -288,6 +297,7 @@ class Router:
             if job.fanout is not None:
                 job.fanout.unsent -= 1
                 job.fanout = None
+                self._unsent -= 1
         if self.journal is not None:
             self.journal.done(signal.id, route.account, outcome.status, outcome.reason)
 
@@ -681,6 +691,7 @@ class Router:
         if fanout is not None:
             job.fanout = None
             fanout.unsent -= 1
+            self._unsent -= 1
         logged: tuple[dict[str, Any], dict[str, Any]] | None = None
         if job.recovering:
             logged = self._log_planned(job, conn, outcome, intent, planned_ns)

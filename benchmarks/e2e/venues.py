@@ -11,6 +11,12 @@ The venue's own order-rate limits are lifted (a benchmark sends more than one re
 everything else is the simulator as the tests use it, including its arrival stamps
 (``time.monotonic_ns()`` when an order's bytes are read), served at ``GET /__sim/orders``.
 
+The process collects its garbage between bursts of orders, as the daemon does
+(:class:`copier.collector.IdleCollector`): with the interpreter's automatic collector, a
+collection of a few hundred simulated accounts' state could pause the host for tens of
+milliseconds in the middle of a fan-out and hold back the stamp of every order still unread, which
+would put the test bench's own pauses into the measured propagation.
+
 Prints one JSON line ``{"accounts": [{"base_url", "ws_url", "private_ws_url", "stream_url"}, …]}``
 when every instance listens, then serves until SIGTERM or SIGINT.
 """
@@ -20,12 +26,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
+import time
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 import orjson
+
+from copier.collector import IdleCollector
 
 VENUES = ("okx", "bybit", "binance")
 BALANCE = Decimal(1_000_000_000)
@@ -58,6 +69,10 @@ async def start_one(venue: str) -> tuple[Any, dict[str, str]]:
 async def serve(venue: str, accounts: int) -> None:
     """Start ``accounts`` simulators, print their URLs, serve until a stop signal."""
     started = [await start_one(venue) for _ in range(accounts)]
+    gc.collect()
+    gc.freeze()
+    collector = IdleCollector(_receiving([sim for sim, _ in started]))
+    collector.start()
     sys.stdout.write(orjson.dumps({"accounts": [urls for _, urls in started]}).decode() + "\n")
     sys.stdout.flush()
     stop = asyncio.Event()
@@ -65,9 +80,24 @@ async def serve(venue: str, accounts: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    await collector.stop()
     for sim, _ in started:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(sim.stop(), 2)
+
+
+def _receiving(sims: Sequence[Any], quiet: float = 0.02) -> Callable[[], bool]:
+    """Whether an order arrived at any of ``sims`` in the last ``quiet`` seconds."""
+    seen = [0, 0.0]
+
+    def busy() -> bool:
+        arrived = sum(len(sim.arrivals) for sim in sims)
+        now = time.monotonic()
+        if arrived != seen[0]:
+            seen[0], seen[1] = arrived, now
+        return now - seen[1] < quiet
+
+    return busy
 
 
 def main(argv: list[str] | None = None) -> None:

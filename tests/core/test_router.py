@@ -325,3 +325,26 @@ async def test_every_follower_writes_before_any_bookkeeping(tmp_path):
     finally:
         await router.stop()
         await mirror.close()
+
+
+async def test_fanning_out_until_every_follower_has_written_or_skipped(tmp_path):
+    # The idle collector keeps garbage collection out of this time: it must end with the last
+    # follower's write (or skip), not with the venues' answers.
+    routes = [Route("tv", "a"), Route("tv", "b"), Route("tv", "c", symbols={"EURUSD": "NOSUCH"})]
+    seen: list[bool] = []
+    async with router_with(tmp_path, routes, {"a": {}, "b": {}, "c": {}}) as (router, conns, _):
+        for conn in conns.values():
+            original = conn.submit
+
+            async def noting(intent, original=original):
+                seen.append(router.fanning_out)
+                return await original(intent)
+
+            conn.submit = noting  # type: ignore[method-assign]
+        assert not router.fanning_out
+        router.submit(buy())
+        assert router.fanning_out
+        await router.drain()
+        # a writes while b has yet to; b writes while c has yet to be skipped.
+        assert seen == [True, True]
+        assert not router.fanning_out
