@@ -294,12 +294,17 @@ class Router:
         except Skip as skip:
             self._skip(job, conn, outcome, skip.reason)
         finally:
-            if job.fanout is not None:
-                job.fanout.unsent -= 1
-                job.fanout = None
-                self._unsent -= 1
+            self._leave_fanout(job)
         if self.journal is not None:
             self.journal.done(signal.id, route.account, outcome.status, outcome.reason)
+
+    def _leave_fanout(self, job: _Job) -> _Fanout | None:
+        """Count ``job``'s follower as written (or skipped) in its signal's fan-out, once."""
+        fanout, job.fanout = job.fanout, None
+        if fanout is not None:
+            fanout.unsent -= 1
+            self._unsent -= 1
+        return fanout
 
     def recover(self, signal: Signal, account: str, final: frozenset[str], reason: str = "") -> bool:
         """Queue an unfinished (signal, follower) found in the journal after a restart.
@@ -687,11 +692,7 @@ class Router:
         # order (outcome entry, mirror event stamped with the planning time) follows the first
         # attempt, whatever its result.
         planned_ns = time.monotonic_ns()
-        fanout = job.fanout
-        if fanout is not None:
-            job.fanout = None
-            fanout.unsent -= 1
-            self._unsent -= 1
+        fanout = self._leave_fanout(job)
         logged: tuple[dict[str, Any], dict[str, Any]] | None = None
         if job.recovering:
             logged = self._log_planned(job, conn, outcome, intent, planned_ns)
