@@ -9,7 +9,6 @@ apply when the kernel does not take all of it).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 
@@ -17,7 +16,9 @@ def write_immediately(ws: Any) -> bool:
     """Make an aiohttp WebSocket's transport send each frame when it is written; False when the
     transport cannot be reached (the socket then keeps the event loop's default batching)."""
     transport = getattr(getattr(ws, "_writer", None), "transport", None)
-    if not isinstance(transport, asyncio.WriteTransport):
+    # Duck-typed: uvloop's transports are not registered as ``asyncio.WriteTransport``.
+    set_limits = getattr(transport, "set_write_buffer_limits", None)
+    if set_limits is None:
         return False
-    transport.set_write_buffer_limits(high=0)
+    set_limits(high=0)
     return True

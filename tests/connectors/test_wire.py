@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.connectors import test_binance_contract, test_bybit_contract, test_okx_contract
 
 
@@ -26,3 +28,23 @@ async def test_bybit_order_socket_writes_at_once() -> None:
 async def test_binance_order_socket_writes_at_once() -> None:
     async with test_binance_contract.TestBinanceContract().make() as (connector, _):
         assert _limits(connector.client.ws._ws) == (0, 0)  # type: ignore[attr-defined]
+
+
+def test_order_sockets_write_at_once_on_uvloop() -> None:
+    """The daemon's loop is uvloop, whose transports are not ``asyncio.WriteTransport`` subclasses:
+    the same three sockets, opened on uvloop, write at once too."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def limits() -> list[tuple[int, int]]:
+        async with (
+            test_okx_contract.TestOkxContract().make() as (okx, _),
+            test_bybit_contract.TestBybitContract().make() as (bybit, _),
+            test_binance_contract.TestBinanceContract().make() as (binance, _),
+        ):
+            return [
+                _limits(okx.client._ws),  # type: ignore[attr-defined]
+                _limits(bybit.trade.ws),  # type: ignore[attr-defined]
+                _limits(binance.client.ws._ws),  # type: ignore[attr-defined]
+            ]
+
+    assert uvloop.run(limits()) == [(0, 0)] * 3
