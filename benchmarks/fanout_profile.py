@@ -93,13 +93,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--gap", type=float, default=0.05, help="seconds between signals")
     parser.add_argument("--per-process", type=int, default=250, help="simulator accounts per process")
+    parser.add_argument(
+        "--read-first",
+        type=float,
+        default=0.002,
+        metavar="SECONDS",
+        help="simulator hosts answer orders after their sockets were quiet this long (0: at once)",
+    )
     parser.add_argument("--cprofile", type=Path, help="write a cProfile of the fan-out windows here")
     args = parser.parse_args(argv)
     import uvloop
 
     with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
         folder = Path(tmp)
-        with simulators(args.venue, args.followers, args.per_process, folder) as urls:
+        with simulators(args.venue, args.followers, args.per_process, folder, args.read_first) as urls:
             result = uvloop.run(_run(args, urls, folder))
     windows, cpu = result["windows_us"], result["cpu_us"]
     n = args.followers

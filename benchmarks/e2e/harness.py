@@ -173,14 +173,19 @@ def load_average() -> str:
 
 
 @contextlib.contextmanager
-def simulators(venue: str, accounts: int, per_process: int, folder: Path) -> Iterator[list[dict[str, str]]]:
-    """Simulator host processes for ``accounts`` accounts; yields each account's URLs."""
+def simulators(
+    venue: str, accounts: int, per_process: int, folder: Path, read_first: float = 0.0
+) -> Iterator[list[dict[str, str]]]:
+    """Simulator host processes for ``accounts`` accounts; yields each account's URLs.
+
+    ``read_first``: see :func:`benchmarks.e2e.venues.serve`."""
     processes = max(1, math.ceil(accounts / per_process))
     sizes = [accounts // processes + (1 if i < accounts % processes else 0) for i in range(processes)]
     children: list[Child] = []
     try:
         for index, size in enumerate(sizes):
             args = ["-m", "benchmarks.e2e.venues", "--venue", venue, "--accounts", str(size)]
+            args += ["--read-first", str(read_first)]
             children.append(spawn(args, f"{venue} simulators #{index}", folder / f"sim{index}.log"))
         urls = [url for child in children for url in json.loads(child.first_line)["accounts"]]
         yield urls
@@ -355,11 +360,18 @@ def stop_profiler(process: subprocess.Popen[bytes]) -> None:
 
 
 def copier_run(
-    venue: str, n: int, signals: int, rate: float, per_process: int, folder: Path, profile: Path | None = None
+    venue: str,
+    n: int,
+    signals: int,
+    rate: float,
+    per_process: int,
+    folder: Path,
+    profile: Path | None = None,
+    read_first: float = 0.0,
 ) -> dict[str, Any]:
     """One Copier measurement at fan-out ``n``."""
     symbol = SYMBOL[venue]
-    with simulators(venue, n, per_process, folder) as urls:
+    with simulators(venue, n, per_process, folder, read_first) as urls:
         body, names = daemon_config(venue, urls)
         with copier_daemon(folder, body, n) as daemon:
             pid = daemon.process.pid
@@ -392,6 +404,7 @@ def copier_run(
         rate=rate,
         venue=venue,
         simulator_processes=max(1, math.ceil(n / per_process)),
+        simulator_read_first_ms=read_first * 1000,
         cpu_per_signal_ms=cpu_net / signals * 1000,
         cpu_per_signal_gross_ms=cpu_total / signals * 1000,
         children_cpu_per_signal_ms=(children1 - children0) / signals * 1000,
@@ -424,6 +437,7 @@ def join(
             wire[signal_index[event["signal_id"]]].append((int(event["latency_us"]), int(event["mono_ns"])))
     propagation: list[float] = []
     first: list[float] = []
+    every: list[float] = []
     daemon_max: list[float] = []
     ingress: list[float] = []
     per_order_wire: list[float] = []
@@ -441,6 +455,7 @@ def join(
         if len(stamps) == len(names):
             propagation.append((max(stamps) - sent) / 1000)
             first.append((min(stamps) - sent) / 1000)
+            every.extend((stamp - sent) / 1000 for stamp in stamps)
         if index in t0:
             ingress.append((t0[index] - sent) / 1000)
         if wire.get(index):
@@ -452,6 +467,7 @@ def join(
     return {
         "propagation_us": summary(propagation),
         "first_follower_us": summary(first),
+        "follower_arrival_us": summary(every),
         "daemon_wire_us": summary(daemon_max),
         "daemon_wire_per_order_us": summary(per_order_wire),
         "send_to_t0_us": summary(ingress),
@@ -541,7 +557,9 @@ def measure_n(args: argparse.Namespace, n: int) -> dict[str, Any]:
         try:
             print(f"[e2e] N={n} run {attempt + 1}/{args.repeat}: Copier on {args.venue}, {signals} signals "
                   f"at {rate:g}/s (load {load_average()})", flush=True)  # fmt: skip
-            copier = copier_run(args.venue, n, signals, rate, args.accounts_per_process, folder, args.profile)
+            copier = copier_run(
+                args.venue, n, signals, rate, args.accounts_per_process, folder, args.profile, args.read_first
+            )
             floor = floor_run(n, signals, rate, copier["simulator_processes"], folder)
         except Exception:
             print(f"[e2e] N={n} failed; logs kept in {folder}", flush=True)
@@ -619,6 +637,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accounts-per-process", type=int, default=250, help="simulator accounts per process")
     parser.add_argument(
         "--quick", action="store_true", help="N in {1, 10}, 40 signals at 20/s, into e2e-quick.* (make bench)"
+    )
+    parser.add_argument(
+        "--read-first",
+        type=float,
+        default=0.002,
+        metavar="SECONDS",
+        help="simulator hosts answer orders after their sockets were quiet this long (0: at once)",
     )
     parser.add_argument("--peer", action="store_true", help="also ccxt create_order vs Copier on Binance")
     parser.add_argument("--nice", type=int, default=0, help="niceness of every process of the run (negative: root)")

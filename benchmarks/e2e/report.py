@@ -19,6 +19,11 @@ def _stats(block: dict[str, Any]) -> str:
     return " / ".join(_us(block[k]) for k in ("p50", "p90", "p99", "max"))
 
 
+def _every(copier: dict[str, Any]) -> str:
+    every = copier.get("follower_arrival_us")
+    return f"{_us(every['p50'])} / {_us(every['p99'])}" if every else "–"
+
+
 def markdown(result: dict[str, Any]) -> str:
     """Tables per N: outside-clock propagation next to the daemon's own stamps, then the floor."""
     facts = result["machine"]
@@ -31,18 +36,21 @@ def markdown(result: dict[str, Any]) -> str:
         f"`time.monotonic_ns()` on one host{niced}.",
         "",
         "Propagation = last follower's order arrival at its simulator − the load generator's send. "
+        "Every follower = each follower's own order arrival − send, over all orders (p50 / p99). "
         "Daemon t_wire − t0 = the daemon's own stamps from the mirror log (max over followers). "
         "Values are p50 / p90 / p99 / max.",
         "",
-        "| N | signals @ rate | propagation (outside clocks) | daemon t_wire − t0 | send → t0 | target p99 | met |",
-        "|---|---|---|---|---|---|---|",
+        "| N | signals @ rate | propagation (outside clocks) | every follower p50 / p99 | daemon t_wire − t0 | "
+        "send → t0 | target p99 | met |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
         c = row["copier"]
         target = row["target_p99_us"]
         lines.append(
             f"| {row['followers']} | {row['signals']} @ {row['rate']:g}/s | {_stats(c['propagation_us'])} | "
-            f"{_stats(c['daemon_wire_us'])} | {_stats(c['send_to_t0_us'])} | {_us(target) if target else '–'} | "
+            f"{_every(c)} | {_stats(c['daemon_wire_us'])} | {_stats(c['send_to_t0_us'])} | "
+            f"{_us(target) if target else '–'} | "
             f"{'yes' if row['meets_target'] else '**no**'} |"
         )
     lines += [

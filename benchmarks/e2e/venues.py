@@ -30,13 +30,14 @@ import gc
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from copier.collector import IdleCollector
+from tests.venues import stamped
 
 VENUES = ("okx", "bybit", "binance")
 BALANCE = Decimal(1_000_000_000)
@@ -66,12 +67,16 @@ async def start_one(venue: str) -> tuple[Any, dict[str, str]]:
     raise ValueError(f"unknown venue {venue!r}; use one of {', '.join(VENUES)}")
 
 
-async def serve(venue: str, accounts: int) -> None:
-    """Start ``accounts`` simulators, print their URLs, serve until a stop signal."""
+async def serve(venue: str, accounts: int, read_first: float = 0.0) -> None:
+    """Start ``accounts`` simulators, print their URLs, serve until a stop signal.
+
+    ``read_first`` > 0: answer orders only after the host's sockets have been quiet that long
+    (:func:`tests.venues.stamped.read_first`)."""
+    stamped.read_first(read_first)
     started = [await start_one(venue) for _ in range(accounts)]
     gc.collect()
     gc.freeze()
-    collector = IdleCollector(_receiving([sim for sim, _ in started]))
+    collector = IdleCollector(_receiving())
     collector.start()
     sys.stdout.write(orjson.dumps({"accounts": [urls for _, urls in started]}).decode() + "\n")
     sys.stdout.flush()
@@ -86,16 +91,12 @@ async def serve(venue: str, accounts: int) -> None:
             await asyncio.wait_for(sim.stop(), 2)
 
 
-def _receiving(sims: Sequence[Any], quiet: float = 0.02) -> Callable[[], bool]:
-    """Whether an order arrived at any of ``sims`` in the last ``quiet`` seconds."""
-    seen = [0, 0.0]
+def _receiving(quiet: float = 0.02) -> Callable[[], bool]:
+    """Whether any order socket of this host read something in the last ``quiet`` seconds."""
+    quiet_ns = int(quiet * 1e9)
 
     def busy() -> bool:
-        arrived = sum(len(sim.arrivals) for sim in sims)
-        now = time.monotonic()
-        if arrived != seen[0]:
-            seen[0], seen[1] = arrived, now
-        return now - seen[1] < quiet
+        return time.monotonic_ns() - stamped.last_read_ns() < quiet_ns
 
     return busy
 
@@ -105,10 +106,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--venue", choices=VENUES, default="okx")
     parser.add_argument("--accounts", type=int, default=1)
+    parser.add_argument(
+        "--read-first",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="answer orders only after the host's sockets have read nothing for this long (0: at once)",
+    )
     args = parser.parse_args(argv)
     import uvloop
 
-    uvloop.run(serve(args.venue, args.accounts))
+    uvloop.run(serve(args.venue, args.accounts, args.read_first))
 
 
 if __name__ == "__main__":

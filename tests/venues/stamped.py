@@ -12,6 +12,13 @@ before the bytes go on to aiohttp, and a message is stamped with the time of the
 completed it (or, when the reader runs behind, of a later read: a stamp can be late, never early).
 A reader task per connection queues the stamped messages; the handler serves the queue in order,
 so a connection's requests keep their order.
+
+A host of many simulated accounts in one process still reads only between handlers: while it
+answers the orders of a burst, the later orders of the same burst wait unread in the kernel, and
+their stamps carry the host's own backlog. :func:`read_first` makes a host read before it answers:
+every handler holds its next message until no connection of the process has read anything for a
+moment, so a burst is read (and stamped) as it arrives and answered after. The benchmark's hosts
+turn it on; the tests' simulators answer at once.
 """
 
 from __future__ import annotations
@@ -24,6 +31,33 @@ from typing import Any
 from aiohttp import WSMessage, web
 
 
+class _Reads:
+    """Process-wide: the last read on any stamped connection, and the read-first quiet time."""
+
+    last_ns = 0
+    quiet_ns = 0  # 0: handlers answer at once
+
+
+def last_read_ns() -> int:
+    """When this process's stamped connections last read anything (``time.monotonic_ns()``)."""
+    return _Reads.last_ns
+
+
+def read_first(quiet: float = 0.002) -> None:
+    """Hold every stamped handler's next message until this process's stamped connections have
+    read nothing for ``quiet`` seconds (0 turns it off)."""
+    _Reads.quiet_ns = int(quiet * 1e9)
+
+
+async def _reads_quiet() -> None:
+    while True:
+        left = _Reads.last_ns + _Reads.quiet_ns - time.monotonic_ns()
+        if left <= 0:
+            return
+        # At least a millisecond: the event loop's timers do not resolve finer.
+        await asyncio.sleep(max(left / 1e9, 0.001))
+
+
 class _ArrivalClock(asyncio.Protocol):
     """A pass-through protocol that notes when the last bytes were read."""
 
@@ -32,7 +66,7 @@ class _ArrivalClock(asyncio.Protocol):
         self.last_ns = time.monotonic_ns()
 
     def data_received(self, data: bytes) -> None:
-        self.last_ns = time.monotonic_ns()
+        self.last_ns = _Reads.last_ns = time.monotonic_ns()
         self.inner.data_received(data)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -84,6 +118,8 @@ async def stamped(ws: web.WebSocketResponse, request: web.Request) -> AsyncItera
     reader = asyncio.get_running_loop().create_task(read(), name="sim-ws-reader")
     try:
         while (item := await queue.get()) is not None:
+            if _Reads.quiet_ns:
+                await _reads_quiet()
             yield item
     finally:
         reader.cancel()
