@@ -3,6 +3,7 @@ so a fan-out's first order does not wait for the last one to be planned."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -30,10 +31,11 @@ async def test_binance_order_socket_writes_at_once() -> None:
         assert _limits(connector.client.ws._ws) == (0, 0)  # type: ignore[attr-defined]
 
 
-def test_order_sockets_write_at_once_on_uvloop() -> None:
-    """The daemon's loop is uvloop, whose transports are not ``asyncio.WriteTransport`` subclasses:
-    the same three sockets, opened on uvloop, write at once too."""
-    uvloop = pytest.importorskip("uvloop")
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_order_sockets_write_at_once_on_either_loop(loop: str) -> None:
+    """uvloop's transports are not ``asyncio.WriteTransport`` subclasses; the standard loop's are.
+    On both loops (the daemon's on Linux and on Windows) the three order sockets write at once."""
+    run = pytest.importorskip("uvloop").run if loop == "uvloop" else asyncio.run
 
     async def limits() -> list[tuple[int, int]]:
         async with (
@@ -47,4 +49,4 @@ def test_order_sockets_write_at_once_on_uvloop() -> None:
                 _limits(binance.client.ws._ws),  # type: ignore[attr-defined]
             ]
 
-    assert uvloop.run(limits()) == [(0, 0)] * 3
+    assert run(limits()) == [(0, 0)] * 3
