@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.e2e.harness import SYMBOL, daemon_config, free_port, simulators, write_config
+from benchmarks.e2e.harness import SYMBOL, add_read_first, daemon_config, free_port, simulators, write_config
 from benchmarks.e2e.loadgen import body as webhook_body
 from copier.config import load
 from copier.daemon import Daemon
@@ -93,13 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--gap", type=float, default=0.05, help="seconds between signals")
     parser.add_argument("--per-process", type=int, default=250, help="simulator accounts per process")
-    parser.add_argument(
-        "--read-first",
-        type=float,
-        default=0.002,
-        metavar="SECONDS",
-        help="simulator hosts answer orders after their sockets were quiet this long (0: at once)",
-    )
+    add_read_first(parser)
     parser.add_argument("--cprofile", type=Path, help="write a cProfile of the fan-out windows here")
     args = parser.parse_args(argv)
     import uvloop

@@ -625,6 +625,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def add_read_first(parser: argparse.ArgumentParser) -> None:
+    """The ``--read-first`` option of every script that starts simulator hosts for the daemon."""
+    parser.add_argument(
+        "--read-first",
+        type=float,
+        default=0.002,
+        metavar="SECONDS",
+        help="simulator hosts answer orders after their sockets were quiet this long (0: at once)",
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--followers", default="1,10,100,1000", help="comma-separated fan-outs N")
@@ -638,13 +649,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="N in {1, 10}, 40 signals at 20/s, into e2e-quick.* (make bench)"
     )
-    parser.add_argument(
-        "--read-first",
-        type=float,
-        default=0.002,
-        metavar="SECONDS",
-        help="simulator hosts answer orders after their sockets were quiet this long (0: at once)",
-    )
+    add_read_first(parser)
     parser.add_argument("--peer", action="store_true", help="also ccxt create_order vs Copier on Binance")
     parser.add_argument("--nice", type=int, default=0, help="niceness of every process of the run (negative: root)")
     parser.add_argument("--profile", type=Path, help="sample the daemon with py-spy into this folder")
