@@ -17,14 +17,16 @@ A host of many simulated accounts in one process still reads only between handle
 answers the orders of a burst, the later orders of the same burst wait unread in the kernel, and
 their stamps carry the host's own backlog. :func:`read_first` makes a host read before it answers:
 every handler holds its next message until no connection of the process has read anything for a
-moment, so a burst is read (and stamped) as it arrives and answered after. The benchmark's hosts
-turn it on; the tests' simulators answer at once.
+moment, and then the handlers take one message per event-loop turn, so a burst is read (and
+stamped) as it arrives and answered after, and a read is never more than one answer away. The
+benchmark's hosts turn it on; the tests' simulators answer at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,10 +34,13 @@ from aiohttp import WSMessage, web
 
 
 class _Reads:
-    """Process-wide: the last read on any stamped connection, and the read-first quiet time."""
+    """Process-wide: the last read on any stamped connection, the read-first quiet time, and the
+    handlers waiting for their turn."""
 
     last_ns = 0
     quiet_ns = 0  # 0: handlers answer at once
+    waiting: deque[asyncio.Future[None]] = deque()
+    keeper: asyncio.Task[None] | None = None
 
 
 def last_read_ns() -> int:
@@ -45,17 +50,32 @@ def last_read_ns() -> int:
 
 def read_first(quiet: float = 0.002) -> None:
     """Hold every stamped handler's next message until this process's stamped connections have
-    read nothing for ``quiet`` seconds (0 turns it off)."""
+    read nothing for ``quiet`` seconds, then let one message through per event-loop turn, so the
+    sockets are read between any two answers (0 turns it off)."""
     _Reads.quiet_ns = int(quiet * 1e9)
 
 
 async def _reads_quiet() -> None:
-    while True:
+    turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    _Reads.waiting.append(turn)
+    if _Reads.keeper is None or _Reads.keeper.done():
+        _Reads.keeper = asyncio.get_running_loop().create_task(_keep_turns(), name="sim-read-first")
+    await turn
+
+
+async def _keep_turns() -> None:
+    waiting = _Reads.waiting
+    while waiting:
         left = _Reads.last_ns + _Reads.quiet_ns - time.monotonic_ns()
-        if left <= 0:
-            return
-        # At least a millisecond: the event loop's timers do not resolve finer.
-        await asyncio.sleep(max(left / 1e9, 0.001))
+        if left > 0:
+            # At least a millisecond: the event loop's timers do not resolve finer.
+            await asyncio.sleep(max(left / 1e9, 0.001))
+            continue
+        turn = waiting.popleft()
+        if not turn.done():
+            turn.set_result(None)
+            # The next turn polls the sockets before the next answer.
+            await asyncio.sleep(0)
 
 
 class _ArrivalClock(asyncio.Protocol):
