@@ -9,7 +9,7 @@ request that rounds to nothing is a :class:`~core.errors.Skip` with a reason, ne
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from enum import StrEnum
 
 from core.enums import VolumeKind
@@ -70,8 +70,13 @@ class SizeRequest:
     stop: Decimal | None
 
 
+_SHOWN = Context(prec=12)
+
+
 def _fmt(value: Decimal) -> str:
-    return format(value.normalize(), "f")
+    """``value`` for a reason text: plain notation, at most 12 significant digits (a computed size
+    such as 0.00408163265306 rather than its 28-digit quotient)."""
+    return format(_SHOWN.plus(value).normalize(), "f")
 
 
 def raw_volume(req: SizeRequest, sizing: Sizing, account: AccountState, inst: Instrument) -> Decimal:

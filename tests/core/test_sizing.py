@@ -62,6 +62,13 @@ def test_below_minimum_is_skipped_with_reason_or_bumped():
     assert size_open(req(Decimal("0.004")), Sizing(min_policy=MinPolicy.BUMP), ACCOUNT, XAU) == (Decimal("0.01"),)
 
 
+def test_a_skipped_size_is_shown_to_twelve_significant_digits():
+    # A multiplier of 1/245 makes a quotient with 28 significant digits.
+    with pytest.raises(Skip) as skipped:
+        size_open(req(Decimal(1)), Sizing(factor=Decimal(1) / Decimal(245)), ACCOUNT, XAU)
+    assert "sized volume 0.00408163265306 is below the minimum 0.01" in skipped.value.reason
+
+
 def test_split_at_max():
     legs = size_open(req(Decimal("120.5")), Sizing(max_policy=MaxPolicy.SPLIT), ACCOUNT, XAU)
     assert legs == (Decimal("50.00"), Decimal("50.00"), Decimal("20.50"))
