@@ -30,7 +30,6 @@ import gc
 import signal
 import sys
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -76,7 +75,7 @@ async def serve(venue: str, accounts: int, read_first: float = 0.0) -> None:
     started = [await start_one(venue) for _ in range(accounts)]
     gc.collect()
     gc.freeze()
-    collector = IdleCollector(_receiving())
+    collector = IdleCollector(_receiving)
     collector.start()
     sys.stdout.write(orjson.dumps({"accounts": [urls for _, urls in started]}).decode() + "\n")
     sys.stdout.flush()
@@ -91,14 +90,9 @@ async def serve(venue: str, accounts: int, read_first: float = 0.0) -> None:
             await asyncio.wait_for(sim.stop(), 2)
 
 
-def _receiving(quiet: float = 0.02) -> Callable[[], bool]:
-    """Whether any order socket of this host read something in the last ``quiet`` seconds."""
-    quiet_ns = int(quiet * 1e9)
-
-    def busy() -> bool:
-        return time.monotonic_ns() - stamped.last_read_ns() < quiet_ns
-
-    return busy
+def _receiving() -> bool:
+    """Whether any order socket of this host read something in the last 20 ms."""
+    return time.monotonic_ns() - stamped.last_read_ns() < 20_000_000
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,21 +16,6 @@ def _limits(ws: Any) -> tuple[int, int]:
     return int(low), int(high)
 
 
-async def test_okx_order_socket_writes_at_once() -> None:
-    async with test_okx_contract.TestOkxContract().make() as (connector, _):
-        assert _limits(connector.client._ws) == (0, 0)  # type: ignore[attr-defined]
-
-
-async def test_bybit_order_socket_writes_at_once() -> None:
-    async with test_bybit_contract.TestBybitContract().make() as (connector, _):
-        assert _limits(connector.trade.ws) == (0, 0)  # type: ignore[attr-defined]
-
-
-async def test_binance_order_socket_writes_at_once() -> None:
-    async with test_binance_contract.TestBinanceContract().make() as (connector, _):
-        assert _limits(connector.client.ws._ws) == (0, 0)  # type: ignore[attr-defined]
-
-
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_order_sockets_write_at_once_on_either_loop(loop: str) -> None:
     """uvloop's transports are not ``asyncio.WriteTransport`` subclasses; the standard loop's are.
