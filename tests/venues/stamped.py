@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from aiohttp import WSMessage, web
@@ -120,7 +120,7 @@ def _clock_for(request: web.Request) -> _ArrivalClock | None:
     return clock
 
 
-async def stamped(ws: web.WebSocketResponse, request: web.Request) -> AsyncIterator[tuple[WSMessage, int]]:
+async def stamped(ws: web.WebSocketResponse, request: web.Request) -> AsyncGenerator[tuple[WSMessage, int], None]:
     """Each message of ``ws`` (prepared for ``request``) with the monotonic ns of its arrival.
 
     Use with :func:`contextlib.aclosing` so the reader stops when the handler does.
