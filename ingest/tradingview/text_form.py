@@ -137,10 +137,24 @@ def _keyvalue(text: str) -> dict[str, Any]:
             raise ParseError(
                 f"cannot read {piece[:60]!r} as key=value (pairs are separated by ';', ',' or new lines)", status=400
             )
+        words = name.split()
+        if len(words) > 1 and normalize_key(words[0]) in _COMMANDS:
+            raise ParseError(_spaced_words(words), status=400)
         if key in fields:
             raise ParseError(f"{name.strip()!r} is given twice", name.strip(), 422)
         fields[key] = _unquote(value)
     return fields
+
+
+def _spaced_words(words: list[str]) -> str:
+    """The error for ``sell XAUUSD risk=1 sl=2300``: words separated by spaces, a form with no
+    agreed meaning for ``sl=`` (pips in PineConnector's, a price in key=value pairs)."""
+    command, symbol = words[0], words[1] if len(words) > 2 else "SYMBOL"
+    return (
+        f"the alert's parts are separated by spaces ({' '.join(words[:3])!r}…); separate them with "
+        f"commas as PineConnector does ({command},{symbol},risk=1,sl=20 — sl/tp in pips) or send "
+        f"key=value pairs (action={command.lower()};symbol={symbol};sl_price=…)"
+    )
 
 
 def _unquote(value: str) -> str:

@@ -116,6 +116,17 @@ def test_unreadable_text_is_400_and_a_bare_command_names_the_symbol():
     error = refused("buy")
     assert (error.status, error.field) == (422, "symbol")
     assert refused("").status == 400
+
+
+def test_space_separated_words_are_refused_with_the_two_forms_that_say_the_same():
+    error = refused("sell XAUUSD risk=1 sl=2300 tp=2250")
+    assert error.status == 400
+    assert "separated by spaces" in error.reason
+    assert "sell,XAUUSD,risk=1" in error.reason and "action=sell;symbol=XAUUSD" in error.reason
+    # A multi-word value is still a value, and a name that does not start with a command still
+    # reads as a key.
+    signal = parse("action=buy;symbol=EURUSD;comment=first leg").signal
+    assert (signal.side, signal.symbol) == (Side.BUY, "EURUSD")
     assert refused("   \n").status == 400
 
 
