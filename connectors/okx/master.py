@@ -26,6 +26,13 @@ Each fill changes the position on (``instId``, ``posSide``) and becomes:
 A reducing fill (``reduceOnly``, or selling a ``long`` / buying a ``short`` in hedge mode) never
 flips a position, and one on a position the master does not hold is logged and ignored.
 
+Stop-loss and take-profit come from the ``orders-algo`` channel: the live ``conditional`` and ``oco``
+algo orders on a position (attached to the opening order, or set on the position with
+``closeFraction``) give its levels, the newest one for each. When those change on a position the
+master holds, the change is a ``MODIFY`` with the new price levels. Levels seen before the fill
+that opens the position follow its ``OPEN``. Taking every stop off is not copied (the followers keep
+theirs), so replacing one order by another never sends a modify without levels in between.
+
 ``symbol`` is the canonical name (``BTC-USDT-SWAP`` → ``BTCUSDT``), ``position_ref`` is
 ``okx:<account>:<instId>:<posSide>`` (``net`` in one-way mode) and ``origin_id`` is
 ``<ordId>:<tradeId>`` (``<ordId>:acc<accFillSz>`` for a push without ``tradeId``), so a replayed
@@ -51,13 +58,19 @@ from connectors.okx.client import OkxClient
 from connectors.okx.config import OkxConfig
 from connectors.okx.parse import SwapSpec
 from core.connector import ConnectorState
+from core.enums import Action, Side
 from core.errors import CopierError
-from core.signal import Signal
+from core.signal import Level, Signal
 
 log = logging.getLogger(__name__)
 
-CHANNELS: tuple[dict[str, str], ...] = ({"channel": "orders", "instType": "SWAP"},)
+CHANNELS: tuple[dict[str, str], ...] = (
+    {"channel": "orders", "instType": "SWAP"},
+    {"channel": "orders-algo", "instType": "SWAP"},
+)
 FILL_STATES = frozenset({"partially_filled", "filled"})
+PROTECTIVE_TYPES = frozenset({"conditional", "oco"})
+LIVE_ALGO_STATES = frozenset({"live", "partially_effective"})
 _SEEN = 4096
 
 
@@ -84,6 +97,10 @@ class OkxMaster:
         self.positions: dict[tuple[str, str], Decimal] = {}
         """Signed base quantity per (``instId``, ``posSide``): long above zero, short below."""
         self._specs: dict[str, SwapSpec] = {}
+        self._algos: dict[str, tuple[tuple[str, str], Decimal | None, Decimal | None]] = {}
+        """Live protective algo orders, oldest push first: algo id → (position, sl, tp)."""
+        self.levels: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]] = {}
+        """The stop-loss and take-profit last copied per (``instId``, ``posSide``)."""
         self._seen: set[str] = set()
         self._seen_order: deque[str] = deque()
         self._refresh: asyncio.Task[None] | None = None
@@ -142,10 +159,42 @@ class OkxMaster:
             pos_side = str(row.get("posSide") or "net")
             book[(spec.inst_id, pos_side)] = spec.to_base(-abs(pos) if pos_side == "short" else pos)
         self.positions = book
+        await self._snapshot_levels()
+
+    async def _snapshot_levels(self) -> None:
+        """The live SL/TP algo orders, read with the positions (the channel pushes only changes).
+
+        A position whose levels were copied before and changed while the socket was down gets its
+        MODIFY now; one seen for the first time is only recorded, since nothing says what the
+        followers' positions carry."""
+        self.client.acquire("orders-algo-pending")
+        payload = await self.client.request(
+            "GET", "/api/v5/trade/orders-algo-pending", params={"instType": "SWAP", "ordType": "conditional,oco"}
+        )
+        self._algos = {}
+        for row in payload.get("data") or []:
+            key = (str(row.get("instId", "")), str(row.get("posSide") or "net"))
+            sl = parse.optional_decimal(row.get("slTriggerPx"))
+            tp = parse.optional_decimal(row.get("tpTriggerPx"))
+            self._algos[str(row.get("algoId", ""))] = (key, sl, tp)
+        signals = []
+        for key in list(self.levels):
+            if key not in self.positions:
+                del self.levels[key]
+        for key in self.positions:
+            if key not in self.levels:
+                self.levels[key] = self._current_levels(key)
+            else:
+                modify = self._levels_changed(key, f"snapshot:{self.client.now_ms()}")
+                if modify is not None:
+                    signals.append(modify)
+        self._hand_over(signals)
 
     def _on_push(self, channel: str, row: dict[str, Any]) -> None:
         if channel == "orders":
             self.handle(row)
+        elif channel == "orders-algo":
+            self.handle_algo(row)
 
     def handle(self, row: Mapping[str, Any]) -> list[Signal]:
         """Turn one ``orders`` push row into signals and hand each to ``submit``."""
@@ -166,12 +215,69 @@ class OkxMaster:
             )
             return []
         signals = self.signals_for_fill(row, spec, origin)
+        key = (spec.inst_id, str(row.get("posSide") or "net"))
+        if key not in self.positions or any(signal.action is Action.CLOSE for signal in signals):
+            # Flat, or flipped: OKX cancels the old position's SL/TP orders with it.
+            self.levels.pop(key, None)
+            self._algos = {algo_id: algo for algo_id, algo in self._algos.items() if algo[0] != key}
+        if key in self.positions and any(signal.action is Action.OPEN for signal in signals):
+            modify = self._levels_changed(key, f"{origin}:sltp")
+            if modify is not None:
+                signals.append(modify)
+        self._hand_over(signals)
+        return signals
+
+    def handle_algo(self, row: Mapping[str, Any]) -> list[Signal]:
+        """Track one ``orders-algo`` push; a MODIFY (handed to ``submit``) when it changes the
+        levels of a position the master holds."""
+        if row.get("ordType") not in PROTECTIVE_TYPES:
+            return []
+        algo_id = str(row.get("algoId", ""))
+        key = (str(row.get("instId", "")), str(row.get("posSide") or "net"))
+        self._algos.pop(algo_id, None)
+        if row.get("state") in LIVE_ALGO_STATES:
+            sl = parse.optional_decimal(row.get("slTriggerPx"))
+            tp = parse.optional_decimal(row.get("tpTriggerPx"))
+            self._algos[algo_id] = (key, sl, tp)
+        origin = f"{algo_id}:{row.get('uTime') or row.get('cTime') or ''}:{row.get('state', '')}"
+        modify = self._levels_changed(key, origin, raw=orjson.dumps(row).decode())
+        signals = [modify] if modify is not None else []
+        self._hand_over(signals)
+        return signals
+
+    def _levels_changed(self, key: tuple[str, str], origin: str, raw: str = "") -> Signal | None:
+        """A MODIFY when the live algos' levels on held position ``key`` differ from those copied."""
+        held = self.positions.get(key)
+        sl, tp = self._current_levels(key)
+        if held is None or (sl is None and tp is None) or self.levels.get(key) == (sl, tp):
+            return None
+        self.levels[key] = (sl, tp)
+        inst_id, pos_side = key
+        return Signal(
+            source=self.source,
+            action=Action.MODIFY,
+            symbol=canonical_symbol(inst_id),
+            side=Side.BUY if held > 0 else Side.SELL,
+            sl=Level(sl) if sl is not None else None,
+            tps=(Level(tp),) if tp is not None else (),
+            position_ref=f"okx:{self.config.name}:{inst_id}:{pos_side}",
+            origin_id=f"{origin}:{sl}:{tp}",
+            raw=raw,
+        )
+
+    def _current_levels(self, key: tuple[str, str]) -> tuple[Decimal | None, Decimal | None]:
+        """(sl, tp) of position ``key``: each from the newest live algo order that has it."""
+        live = [algo for algo in reversed(self._algos.values()) if algo[0] == key]
+        sl = next((algo[1] for algo in live if algo[1] is not None), None)
+        tp = next((algo[2] for algo in live if algo[2] is not None), None)
+        return sl, tp
+
+    def _hand_over(self, signals: list[Signal]) -> None:
         for signal in signals:
             try:
                 self._submit(signal)
             except Exception:
                 log.exception("okx master %s: signal %s not accepted", self.config.name, signal.origin_id)
-        return signals
 
     def _remember(self, origin: str) -> None:
         self._seen.add(origin)

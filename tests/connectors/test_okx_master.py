@@ -198,6 +198,85 @@ async def test_positions_are_read_again_after_a_reconnect() -> None:
     assert signals[1].volume == D("0.25")
 
 
+def modify(cid: str, position_id: str, side: Side, sl: str | None = None, tp: str | None = None) -> OrderIntent:
+    return OrderIntent(
+        IntentKind.MODIFY,
+        cid,
+        position_id.split(":")[0],
+        side,
+        D(0),
+        position_id=position_id,
+        sl=D(sl) if sl else None,
+        tp=D(tp) if tp else None,
+    )
+
+
+def levels(signal: Signal) -> tuple[Decimal | None, Decimal | None]:
+    return (signal.sl.value if signal.sl else None, signal.tp.value if signal.tp else None)
+
+
+async def test_stop_loss_and_take_profit_changes_become_modify_signals() -> None:
+    signals: list[Signal] = []
+    async with account(OkxSim()) as (sim, trader):
+        master = OkxMaster(config_for(sim), signals.append)
+        await master.start()
+        try:
+            # SL/TP attached to the entry: the algo order appears once the entry has filled.
+            await trader.submit(open_("entry1", "0.0200", sl=D("60000"), tp=D("70000")))
+            await eventually(lambda: len(signals) == 2)
+            # The master moves its stop on the position (a new order, the old one canceled).
+            await trader.submit(modify("move1", "BTC-USDT-SWAP:net", Side.BUY, sl="64000"))
+            await eventually(lambda: len(signals) == 3)
+            # An amended trigger price.
+            algo_id = next(a["algoId"] for a in sim.algos.values() if a["state"] == "live")
+            sim.amend_algos({"instId": "BTC-USDT-SWAP", "algoId": algo_id, "newTpTriggerPx": "71000"})
+            await eventually(lambda: len(signals) == 4)
+            # The same push again is no change.
+            assert master.handle_algo(sim.algos[algo_id]) == []
+            # Closing cancels the position's SL/TP orders: a close, no modify.
+            await trader.submit(close("exit1", "0.0200", Side.SELL, "BTC-USDT-SWAP:net"))
+            await eventually(lambda: len(signals) == 5)
+            await eventually(lambda: all(a["state"] != "live" for a in sim.algos.values()))
+            # A new position without levels gets none of the old ones.
+            await trader.submit(open_("entry2", "0.0100"))
+            await eventually(lambda: len(signals) == 6)
+        finally:
+            await master.stop()
+    opened, first, moved, amended, closed, reopened = signals
+    assert opened.action is Action.OPEN and (opened.sl, opened.tps) == (None, ())
+    assert first.action is Action.MODIFY and levels(first) == (D("60000"), D("70000"))
+    assert (first.side, first.symbol, first.position_ref) == (Side.BUY, "BTCUSDT", opened.position_ref)
+    assert moved.action is Action.MODIFY and levels(moved) == (D("64000"), D("70000"))
+    assert amended.action is Action.MODIFY and levels(amended) == (D("64000"), D("71000"))
+    assert (closed.action, reopened.action) == (Action.CLOSE, Action.OPEN)
+    assert master.levels == {}
+    assert len({s.origin_id for s in signals}) == len(signals)
+
+
+async def test_levels_changed_while_disconnected_are_copied_at_the_next_login() -> None:
+    signals: list[Signal] = []
+    async with account(OkxSim()) as (sim, trader):
+        await trader.submit(open_("held1", "0.0200", sl=D("60000")))  # before the master starts
+        master = OkxMaster(config_for(sim), signals.append)
+        await master.start()
+        try:
+            # Levels found at the first login are recorded, not sent: nothing says what the
+            # followers carry.
+            assert master.levels == {("BTC-USDT-SWAP", "net"): (D("60000"), None)}
+            pushes = sim._push
+            sim._push = lambda channel, row: None  # type: ignore[method-assign]
+            algo_id = next(a["algoId"] for a in sim.algos.values() if a["state"] == "live")
+            sim.amend_algos({"instId": "BTC-USDT-SWAP", "algoId": algo_id, "newSlTriggerPx": "62000"})
+            sim._push = pushes  # type: ignore[method-assign]
+            await sim.drop_sockets()
+            await eventually(lambda: len(signals) == 1)
+        finally:
+            await master.stop()
+    (moved,) = signals
+    assert moved.action is Action.MODIFY and levels(moved) == (D("62000"), None)
+    assert moved.position_ref == "okx:master:BTC-USDT-SWAP:net"
+
+
 def _spec_master(signals: list[Signal]) -> OkxMaster:
     master = OkxMaster(OkxConfig(name="m", api_key="k", api_secret="s", passphrase="p"), signals.append, source="m")
     spec = parse.swap_spec(SimSwap("BTC-USDT-SWAP", ct_val="0.01", lot_sz="0.01", min_sz="0.01", tick_sz="0.1").row())

@@ -25,6 +25,12 @@ def volumes(daemon, account: str) -> dict[str, Decimal]:
     return {p["symbol"]: Decimal(p["volume"]) for p in body}
 
 
+def levels(daemon, account: str) -> list[tuple[Decimal | None, Decimal | None]]:
+    status, body = daemon.api_get(f"/api/v1/accounts/{account}/positions")
+    assert status == 200, body
+    return [(Decimal(p["sl"]) if p.get("sl") else None, Decimal(p["tp"]) if p.get("tp") else None) for p in body]
+
+
 def routes(source: str, accounts: list[str], factor: str) -> str:
     return "".join(
         f'[[routes]]\nsource = "{source}"\naccount = "{a}"\nsizing = {{ mode = "multiplier", factor = {factor} }}\n'
@@ -132,6 +138,15 @@ def test_okx_master_trades_are_copied_to_bybit_and_paper(tmp_path):
             eventually_sync(lambda: volumes(daemon, "byb") == {"BTCUSDT": Decimal("0.020")}, timeout=15)
             eventually_sync(lambda: volumes(daemon, "pap") == {"BTCUSDT": Decimal("0.020")}, timeout=15)
 
+            # The master puts a stop and a target on its position: the followers' positions get them.
+            asyncio.run(trade_on_master(OrderIntent(kind=IntentKind.MODIFY, client_order_id="manual0s",
+                                                    symbol="BTC-USDT-SWAP", side=Side.BUY, volume=Decimal(0),
+                                                    position_id="BTC-USDT-SWAP:net", sl=Decimal("50000"),
+                                                    tp=Decimal("80000"))))
+            for follower in ("byb", "pap"):
+                eventually_sync(lambda f=follower: levels(daemon, f) == [(Decimal("50000"), Decimal("80000"))],
+                                timeout=15)
+
             # A quarter of the master's position closed: a quarter of each follower's.
             asyncio.run(trade_on_master(OrderIntent(kind=IntentKind.CLOSE, client_order_id="manual02",
                                                     symbol="BTC-USDT-SWAP", side=Side.BUY, volume=Decimal("0.005"),
@@ -147,7 +162,7 @@ def test_okx_master_trades_are_copied_to_bybit_and_paper(tmp_path):
 
             # The mirror log is written a few milliseconds after the fact: wait for all three.
             accepted = eventually_sync(lambda: len(a := [e for e in daemon.events() if e["event"] == "signal_accepted"
-                                                         and e["source"] == "master"]) >= 3 and a)
+                                                         and e["source"] == "master"]) >= 4 and a)
             assert [(e["detail"]["action"], e["symbol"]) for e in accepted] == [
-                ("open", "BTCUSDT"), ("close_part", "BTCUSDT"), ("close", "BTCUSDT")]
+                ("open", "BTCUSDT"), ("modify", "BTCUSDT"), ("close_part", "BTCUSDT"), ("close", "BTCUSDT")]
             assert all(e["detail"]["followers"] == 2 for e in accepted)

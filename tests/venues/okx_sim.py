@@ -196,6 +196,7 @@ class OkxSim:
         app.router.add_post("/api/v5/trade/amend-order", self._rest_amend)
         app.router.add_post("/api/v5/trade/order-algo", self._rest_order_algo)
         app.router.add_post("/api/v5/trade/cancel-algos", self._rest_cancel_algos)
+        app.router.add_post("/api/v5/trade/amend-algos", self._rest_amend_algos)
         app.router.add_get("/api/v5/trade/order", self._get_order)
         app.router.add_get("/api/v5/trade/orders-pending", self._orders_pending)
         app.router.add_get("/api/v5/trade/orders-history", self._orders_history)
@@ -549,6 +550,7 @@ class OkxSim:
             sz = min(sz, reducible)
         key = (inst, pos_side)
         p = self.positions.setdefault(key, {"qty": ZERO, "avg": ZERO})
+        before = p["qty"]
         if pos_side == "net":
             delta = sz if side == "buy" else -sz
             cur = p["qty"]
@@ -580,12 +582,21 @@ class OkxSim:
             fillTime=str(self.now_ms()),
             uTime=str(self.now_ms()),
         )
-        for attach in order.pop("attachAlgoOrds", []) or []:
-            self._attach(order, attach, sz)
+        attached = order.pop("attachAlgoOrds", []) or []
         self._push("orders", order)
         self._push("positions", self.position_row(key))
-        if p["qty"] == 0:
+        after = p["qty"]
+        if after == 0:
             del self.positions[key]
+        if before != 0 and (after == 0 or (after > 0) != (before > 0)):
+            # As at OKX: a position's SL/TP orders go when it is closed (or, one-way, flipped).
+            for algo in list(self.algos.values()):
+                protective = algo["state"] == "live" and algo["ordType"] != "trigger"
+                if protective and (algo["instId"], algo["posSide"]) == key:
+                    self._algo_changed(algo, "canceled")
+        # Orders attached to an entry become algo orders once it has filled.
+        for attach in attached:
+            self._attach(order, attach, sz)
         self._push("account", self.balance_row())
 
     def _attach(self, order: dict[str, Any], attach: dict[str, Any], sz: Decimal) -> None:
@@ -610,7 +621,29 @@ class OkxSim:
         algo_id = str(next(self._ids))
         row = {"instType": "SWAP", "algoId": algo_id, "state": "live", "cTime": str(self.now_ms()), **fields}
         self.algos[algo_id] = row
+        self._algo_changed(row)
         return row
+
+    def _algo_changed(self, algo: dict[str, Any], state: str | None = None) -> None:
+        """Record an algo order's new state and push it on ``orders-algo``."""
+        if state is not None:
+            algo["state"] = state
+        algo["uTime"] = str(self.now_ms())
+        self._push("orders-algo", algo)
+
+    def amend_algos(self, args: Any) -> dict[str, Any]:
+        """``amend-algos``: new SL/TP trigger prices for a live ``conditional``/``oco`` order."""
+        if not isinstance(args, dict):
+            raise Refusal("50002", "JSON syntax error")
+        algo = self.algos.get(str(args.get("algoId", "")))
+        if algo is None or algo["state"] != "live" or algo["ordType"] not in ("conditional", "oco"):
+            raise Refusal("51603", "Order does not exist")
+        for new, name in (("newSlTriggerPx", "slTriggerPx"), ("newTpTriggerPx", "tpTriggerPx")):
+            if args.get(new):
+                algo[name] = _s(_dec(args[new], new))
+        self._algo_changed(algo)
+        self._on_price(algo["instId"])
+        return {"algoId": algo["algoId"], "algoClOrdId": algo["algoClOrdId"], "reqId": args.get("reqId", "")}
 
     def place_algo(self, args: Any) -> dict[str, Any]:
         """``order-algo``: ``trigger`` (stop entry) or ``conditional`` / ``oco`` (SL/TP)."""
@@ -725,7 +758,7 @@ class OkxSim:
                 return
             reducible = self._reducible(algo["instId"], algo["posSide"], side)
             if reducible == 0:
-                algo["state"] = "canceled"
+                self._algo_changed(algo, "canceled")
                 return
             size = reducible if algo.get("closeFraction") == "1" else min(reducible, Decimal(algo["sz"]))
             args = {"instId": algo["instId"], "tdMode": "cross", "side": side, "ordType": "market", "sz": _s(size)}
@@ -733,11 +766,11 @@ class OkxSim:
                 args["reduceOnly"] = "true"
             else:
                 args["posSide"] = algo["posSide"]
-        algo["state"] = "effective"
+        self._algo_changed(algo, "effective")
         try:
             self.place(args, time.monotonic_ns())
         except Refusal:
-            algo["state"] = "order_failed"
+            self._algo_changed(algo, "order_failed")
 
     def cancel_algos(self, rows: Any) -> list[dict[str, Any]]:
         if not isinstance(rows, list) or not rows:
@@ -748,7 +781,7 @@ class OkxSim:
             if algo is None or algo["state"] != "live":
                 result.append({"algoId": row.get("algoId", ""), "sCode": "51603", "sMsg": "Order does not exist"})
                 continue
-            algo["state"] = "canceled"
+            self._algo_changed(algo, "canceled")
             result.append({"algoId": algo["algoId"], "algoClOrdId": algo["algoClOrdId"], "sCode": "0", "sMsg": ""})
         return result
 
@@ -805,6 +838,12 @@ class OkxSim:
             return {"algoId": row["algoId"], "algoClOrdId": row["algoClOrdId"], "sCode": "0", "sMsg": ""}
 
         return await self._rest_write(request, self.place_algo, ack)
+
+    async def _rest_amend_algos(self, request: web.Request) -> web.Response:
+        try:
+            return self._ok([{**self.amend_algos(self._body(request)), "sCode": "0", "sMsg": ""}])
+        except Refusal as refusal:
+            return self._json({"code": "1", "msg": "", "data": [{"sCode": refusal.code, "sMsg": refusal.msg}]})
 
     async def _rest_cancel_algos(self, request: web.Request) -> web.Response:
         result = self.cancel_algos(self._body(request))
@@ -929,7 +968,7 @@ class OkxSim:
     async def _subscribe(self, ws: web.WebSocketResponse, args: list[dict[str, Any]], conn_id: str) -> None:
         for arg in args:
             channel = arg.get("channel")
-            if channel not in ("orders", "positions", "account"):
+            if channel not in ("orders", "orders-algo", "positions", "account"):
                 await self._send(
                     ws, {"event": "error", "code": "60018", "msg": "channel doesn't exist", "connId": conn_id}
                 )
