@@ -12,6 +12,13 @@ fill changes the master's position on (symbol, positionSide), and becomes one :c
 ``position_ref`` is ``binance:<account>:<symbol>:<positionSide>`` and ``origin_id`` is
 ``<orderId>:<tradeId>``, so a replayed event is recognised as the same signal. Positions are read
 from ``positionRisk`` at start (and after every reconnect) so the first fraction is right.
+
+Stop-loss and take-profit come from ``ALGO_UPDATE`` events: the live (``NEW``) conditional
+``STOP``/``STOP_MARKET`` and ``TAKE_PROFIT``/``TAKE_PROFIT_MARKET`` orders that close the position
+(``closePosition`` or reduce-only) give its levels (:class:`~connectors.master_levels.MasterLevels`),
+and a change on a held position is a ``MODIFY`` with the new prices; levels placed before the fill
+that opens the position follow its ``OPEN``. The open algo orders (``GET /fapi/v1/openAlgoOrders``)
+are read with the positions, so a change made while the stream was down is copied at the reconnect.
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ from connectors.binance import parse
 from connectors.binance.client import BinanceClient
 from connectors.binance.config import BinanceConfig
 from connectors.master_fills import MasterFill, apply_fill
+from connectors.master_levels import Key, Levels, MasterLevels, modify_signal
 from core.connector import ConnectorState
+from core.enums import Action
 from core.errors import CopierError, TransientError
 from core.signal import Signal
 
@@ -41,6 +50,8 @@ log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 1800.0
 _SEEN = 4096
+STOP_TYPES = frozenset({"STOP", "STOP_MARKET"})
+TAKE_PROFIT_TYPES = frozenset({"TAKE_PROFIT", "TAKE_PROFIT_MARKET"})
 
 
 class BinanceMaster:
@@ -62,6 +73,8 @@ class BinanceMaster:
         self.state = ConnectorState.DOWN
         self.listen_key: str | None = None
         self.positions: dict[tuple[str, str], Decimal] = {}
+        self.levels = MasterLevels()
+        """Live SL/TP algo orders and the levels last copied per (symbol, positionSide)."""
         self._seen: deque[str] = deque(maxlen=_SEEN)
         self._tasks: list[asyncio.Task[None]] = []
         self._connected = asyncio.Event()
@@ -103,6 +116,16 @@ class BinanceMaster:
     async def _load_positions(self) -> None:
         rows = await self.client.signed("GET", "/fapi/v3/positionRisk")
         self.positions = {(r["symbol"], r.get("positionSide", "BOTH")): parse.dec(r["positionAmt"]) for r in rows}
+        algos = await self.client.signed("GET", "/fapi/v1/openAlgoOrders")
+        orders = []
+        for algo in algos:
+            levels = _protective_levels(algo.get("orderType"), algo.get("triggerPrice"), algo)
+            if levels is not None:
+                key = (str(algo.get("symbol", "")), str(algo.get("positionSide") or "BOTH"))
+                orders.append((f"algo:{algo.get('algoId')}", key, *levels))
+        held = [key for key, amount in self.positions.items() if amount != 0]
+        stamp = f"snapshot:{self.client.now_ms()}"
+        await self._hand_over([self._modify(key, levels, stamp) for key, levels in self.levels.resync(orders, held)])
 
     async def _new_listen_key(self) -> None:
         answer = await self._listen_key_request("POST")
@@ -156,6 +179,8 @@ class BinanceMaster:
 
     async def handle(self, event: Mapping[str, Any]) -> list[Signal]:
         """Turn one user-data event into signals and hand each to ``submit``."""
+        if event.get("e") == "ALGO_UPDATE":
+            return await self.handle_algo(event["o"])
         if event.get("e") != "ORDER_TRADE_UPDATE":
             return []
         order = event["o"]
@@ -166,6 +191,43 @@ class BinanceMaster:
             return []
         self._seen.append(origin)
         signals = self.signals_for_fill(order, origin)
+        key = (order["s"], order.get("ps", "BOTH"))
+        held = self.positions.get(key, 0) != 0
+        if not held or any(signal.action is Action.CLOSE for signal in signals):
+            self.levels.position_gone(key)
+        if any(signal.action is Action.OPEN for signal in signals):
+            levels = self.levels.changed(key, held=held)
+            if levels is not None:
+                signals.append(self._modify(key, levels, f"{origin}:sltp"))
+        await self._hand_over(signals)
+        return signals
+
+    async def handle_algo(self, algo: Mapping[str, Any]) -> list[Signal]:
+        """Track one ``ALGO_UPDATE`` order; a MODIFY (handed to ``submit``) when it changes the
+        levels of a position the master holds."""
+        if algo.get("at") != "CONDITIONAL":
+            return []
+        levels = _protective_levels(
+            algo.get("o"), algo.get("tp"), {"closePosition": algo.get("cp"), "reduceOnly": algo.get("R")}
+        )
+        if levels is None:
+            return []
+        key = (str(algo.get("s", "")), str(algo.get("ps") or "BOTH"))
+        self.levels.update(f"algo:{algo.get('aid')}", key, *levels, live=algo.get("X") == "NEW")
+        changed = self.levels.changed(key, held=self.positions.get(key, 0) != 0)
+        if changed is None:
+            return []
+        origin = f"algo:{algo.get('aid')}:{algo.get('X', '')}"
+        signals = [self._modify(key, changed, origin, raw=orjson.dumps(algo).decode())]
+        await self._hand_over(signals)
+        return signals
+
+    def _modify(self, key: Key, levels: Levels, origin: str, raw: str = "") -> Signal:
+        symbol, ps = key
+        ref = f"binance:{self.config.name}:{symbol}:{ps}"
+        return modify_signal(self.source, symbol, self.positions[key], levels, position_ref=ref, origin=origin, raw=raw)
+
+    async def _hand_over(self, signals: list[Signal]) -> None:
         for signal in signals:
             try:
                 result = self._submit(signal)
@@ -173,7 +235,6 @@ class BinanceMaster:
                     await result
             except Exception:
                 log.exception("binance master %s: signal %s not accepted", self.config.name, signal.origin_id)
-        return signals
 
     def signals_for_fill(self, order: Mapping[str, Any], origin: str) -> list[Signal]:
         """The signals one fill means, updating the tracked position."""
@@ -188,6 +249,27 @@ class BinanceMaster:
         return apply_fill(
             self.positions, (symbol, ps), delta, fill, reducing=reducing, master=f"binance master {self.config.name}"
         )
+
+
+def _protective_levels(
+    order_type: object, trigger: object, flags: Mapping[str, Any]
+) -> tuple[Decimal | None, Decimal | None] | None:
+    """(sl, tp) that one conditional order puts on its position, or None when it is not a stop or
+    a target on the position (a stop entry, a trailing stop)."""
+    if not (_flag(flags.get("closePosition")) or _flag(flags.get("reduceOnly"))):
+        return None
+    price = parse.dec(str(trigger)) if trigger not in (None, "", "0") else None
+    if price is None:
+        return None
+    if order_type in STOP_TYPES:
+        return price, None
+    if order_type in TAKE_PROFIT_TYPES:
+        return None, price
+    return None
+
+
+def _flag(value: object) -> bool:
+    return value is True or str(value).lower() == "true"
 
 
 def _log_death(task: asyncio.Task[None]) -> None:

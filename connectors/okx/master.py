@@ -28,10 +28,10 @@ flips a position, and one on a position the master does not hold is logged and i
 
 Stop-loss and take-profit come from the ``orders-algo`` channel: the live ``conditional`` and ``oco``
 algo orders on a position (attached to the opening order, or set on the position with
-``closeFraction``) give its levels, the newest one for each. When those change on a position the
-master holds, the change is a ``MODIFY`` with the new price levels. Levels seen before the fill
-that opens the position follow its ``OPEN``. Taking every stop off is not copied (the followers keep
-theirs), so replacing one order by another never sends a modify without levels in between.
+``closeFraction``) give its levels (:class:`~connectors.master_levels.MasterLevels`). When those
+change on a position the master holds, the change is a ``MODIFY`` with the new price levels; levels
+seen before the fill that opens the position follow its ``OPEN``. The live algo orders are read again
+with the positions at every login.
 
 ``symbol`` is the canonical name (``BTC-USDT-SWAP`` → ``BTCUSDT``), ``position_ref`` is
 ``okx:<account>:<instId>:<posSide>`` (``net`` in one-way mode) and ``origin_id`` is
@@ -53,14 +53,15 @@ from typing import Any
 import orjson
 
 from connectors.master_fills import MasterFill, apply_fill
+from connectors.master_levels import Levels, MasterLevels, modify_signal
 from connectors.okx import parse
 from connectors.okx.client import OkxClient
 from connectors.okx.config import OkxConfig
 from connectors.okx.parse import SwapSpec
 from core.connector import ConnectorState
-from core.enums import Action, Side
+from core.enums import Action
 from core.errors import CopierError
-from core.signal import Level, Signal
+from core.signal import Signal
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +98,8 @@ class OkxMaster:
         self.positions: dict[tuple[str, str], Decimal] = {}
         """Signed base quantity per (``instId``, ``posSide``): long above zero, short below."""
         self._specs: dict[str, SwapSpec] = {}
-        self._algos: dict[str, tuple[tuple[str, str], Decimal | None, Decimal | None]] = {}
-        """Live protective algo orders, oldest push first: algo id → (position, sl, tp)."""
-        self.levels: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]] = {}
-        """The stop-loss and take-profit last copied per (``instId``, ``posSide``)."""
+        self.levels = MasterLevels()
+        """Live SL/TP algo orders and the levels last copied per (``instId``, ``posSide``)."""
         self._seen: set[str] = set()
         self._seen_order: deque[str] = deque()
         self._refresh: asyncio.Task[None] | None = None
@@ -162,33 +161,23 @@ class OkxMaster:
         await self._snapshot_levels()
 
     async def _snapshot_levels(self) -> None:
-        """The live SL/TP algo orders, read with the positions (the channel pushes only changes).
-
-        A position whose levels were copied before and changed while the socket was down gets its
-        MODIFY now; one seen for the first time is only recorded, since nothing says what the
-        followers' positions carry."""
+        """The live SL/TP algo orders, read with the positions (the channel pushes only changes)."""
         self.client.acquire("orders-algo-pending")
         payload = await self.client.request(
             "GET", "/api/v5/trade/orders-algo-pending", params={"instType": "SWAP", "ordType": "conditional,oco"}
         )
-        self._algos = {}
-        for row in payload.get("data") or []:
-            key = (str(row.get("instId", "")), str(row.get("posSide") or "net"))
-            sl = parse.optional_decimal(row.get("slTriggerPx"))
-            tp = parse.optional_decimal(row.get("tpTriggerPx"))
-            self._algos[str(row.get("algoId", ""))] = (key, sl, tp)
-        signals = []
-        for key in list(self.levels):
-            if key not in self.positions:
-                del self.levels[key]
-        for key in self.positions:
-            if key not in self.levels:
-                self.levels[key] = self._current_levels(key)
-            else:
-                modify = self._levels_changed(key, f"snapshot:{self.client.now_ms()}")
-                if modify is not None:
-                    signals.append(modify)
-        self._hand_over(signals)
+        orders = [
+            (
+                str(row.get("algoId", "")),
+                (str(row.get("instId", "")), str(row.get("posSide") or "net")),
+                parse.optional_decimal(row.get("slTriggerPx")),
+                parse.optional_decimal(row.get("tpTriggerPx")),
+            )
+            for row in payload.get("data") or []
+        ]
+        stamp = f"snapshot:{self.client.now_ms()}"
+        changes = self.levels.resync(orders, self.positions)
+        self._hand_over([self._modify(key, levels, stamp) for key, levels in changes])
 
     def _on_push(self, channel: str, row: dict[str, Any]) -> None:
         if channel == "orders":
@@ -217,13 +206,11 @@ class OkxMaster:
         signals = self.signals_for_fill(row, spec, origin)
         key = (spec.inst_id, str(row.get("posSide") or "net"))
         if key not in self.positions or any(signal.action is Action.CLOSE for signal in signals):
-            # Flat, or flipped: OKX cancels the old position's SL/TP orders with it.
-            self.levels.pop(key, None)
-            self._algos = {algo_id: algo for algo_id, algo in self._algos.items() if algo[0] != key}
-        if key in self.positions and any(signal.action is Action.OPEN for signal in signals):
-            modify = self._levels_changed(key, f"{origin}:sltp")
-            if modify is not None:
-                signals.append(modify)
+            self.levels.position_gone(key)
+        if any(signal.action is Action.OPEN for signal in signals):
+            levels = self.levels.changed(key, held=key in self.positions)
+            if levels is not None:
+                signals.append(self._modify(key, levels, f"{origin}:sltp"))
         self._hand_over(signals)
         return signals
 
@@ -232,45 +219,23 @@ class OkxMaster:
         levels of a position the master holds."""
         if row.get("ordType") not in PROTECTIVE_TYPES:
             return []
-        algo_id = str(row.get("algoId", ""))
         key = (str(row.get("instId", "")), str(row.get("posSide") or "net"))
-        self._algos.pop(algo_id, None)
-        if row.get("state") in LIVE_ALGO_STATES:
-            sl = parse.optional_decimal(row.get("slTriggerPx"))
-            tp = parse.optional_decimal(row.get("tpTriggerPx"))
-            self._algos[algo_id] = (key, sl, tp)
-        origin = f"{algo_id}:{row.get('uTime') or row.get('cTime') or ''}:{row.get('state', '')}"
-        modify = self._levels_changed(key, origin, raw=orjson.dumps(row).decode())
-        signals = [modify] if modify is not None else []
+        sl = parse.optional_decimal(row.get("slTriggerPx"))
+        tp = parse.optional_decimal(row.get("tpTriggerPx"))
+        self.levels.update(str(row.get("algoId", "")), key, sl, tp, live=row.get("state") in LIVE_ALGO_STATES)
+        levels = self.levels.changed(key, held=key in self.positions)
+        if levels is None:
+            return []
+        origin = f"{row.get('algoId', '')}:{row.get('uTime') or row.get('cTime') or ''}:{row.get('state', '')}"
+        signals = [self._modify(key, levels, origin, raw=orjson.dumps(row).decode())]
         self._hand_over(signals)
         return signals
 
-    def _levels_changed(self, key: tuple[str, str], origin: str, raw: str = "") -> Signal | None:
-        """A MODIFY when the live algos' levels on held position ``key`` differ from those copied."""
-        held = self.positions.get(key)
-        sl, tp = self._current_levels(key)
-        if held is None or (sl is None and tp is None) or self.levels.get(key) == (sl, tp):
-            return None
-        self.levels[key] = (sl, tp)
+    def _modify(self, key: tuple[str, str], levels: Levels, origin: str, raw: str = "") -> Signal:
         inst_id, pos_side = key
-        return Signal(
-            source=self.source,
-            action=Action.MODIFY,
-            symbol=canonical_symbol(inst_id),
-            side=Side.BUY if held > 0 else Side.SELL,
-            sl=Level(sl) if sl is not None else None,
-            tps=(Level(tp),) if tp is not None else (),
-            position_ref=f"okx:{self.config.name}:{inst_id}:{pos_side}",
-            origin_id=f"{origin}:{sl}:{tp}",
-            raw=raw,
-        )
-
-    def _current_levels(self, key: tuple[str, str]) -> tuple[Decimal | None, Decimal | None]:
-        """(sl, tp) of position ``key``: each from the newest live algo order that has it."""
-        live = [algo for algo in reversed(self._algos.values()) if algo[0] == key]
-        sl = next((algo[1] for algo in live if algo[1] is not None), None)
-        tp = next((algo[2] for algo in live if algo[2] is not None), None)
-        return sl, tp
+        ref = f"okx:{self.config.name}:{inst_id}:{pos_side}"
+        symbol = canonical_symbol(inst_id)
+        return modify_signal(self.source, symbol, self.positions[key], levels, position_ref=ref, origin=origin, raw=raw)
 
     def _hand_over(self, signals: list[Signal]) -> None:
         for signal in signals:

@@ -509,3 +509,50 @@ async def test_master_account_fills_become_signals() -> None:
     assert full.action is Action.CLOSE and full.position_ref == first.position_ref
     assert (eth.action, eth.side, eth.volume) == (Action.CLOSE_PART, Side.SELL, D("0.5"))
     assert len({s.origin_id for s in signals}) == 4
+
+
+def _levels(signal: Signal) -> tuple[Decimal | None, Decimal | None]:
+    return (signal.sl.value if signal.sl else None, signal.tp.value if signal.tp else None)
+
+
+async def test_master_stop_loss_and_take_profit_changes_become_modify_signals() -> None:
+    signals: list[Signal] = []
+    async with running() as (sim, bn):
+        await bn.submit(open_intent("0.010", Side.SELL, "ETHUSDT", sl=D("4000")))  # held before the master starts
+        master = BinanceMaster(bn.config, signals.append)
+        await master.start()
+        try:
+            # Levels found at the start are recorded, not sent.
+            assert master.levels.copied == {("ETHUSDT", "BOTH"): (D("4000"), None)}
+            # Stop and target placed with the entry: close-position algo orders after its fill, one
+            # each, so two modifies.
+            await bn.submit(open_intent("0.010", sl=D("55000"), tp=D("70000")))
+            await eventually(lambda: len(signals) == 3)
+            # The stop moved (the old algo order canceled, a new one placed): one modify.
+            move = OrderIntent(
+                IntentKind.MODIFY, cid(), "BTCUSDT", Side.BUY, D(0), position_id="BTCUSDT:BOTH", sl=D("57000")
+            )
+            await bn.submit(move)
+            await eventually(lambda: len(signals) == 4)
+            # A conditional order that opens (no close-position, not reduce-only) is no level.
+            await bn.submit(open_intent("0.010", order_type=OrderType.STOP, price=D("65000")))
+            # Closing: the position's stops are canceled with it, and nothing is modified.
+            await bn.submit(close_intent("0.010", position_id="BTCUSDT:BOTH"))
+            await eventually(lambda: len(signals) == 5)
+            await eventually(
+                lambda: all(
+                    a["algoStatus"] != "NEW"
+                    for a in sim.algos.values()
+                    if a["closePosition"] and a["symbol"] == "BTCUSDT"
+                )
+            )
+        finally:
+            await master.stop()
+    opened, stop, first, moved, closed = signals
+    assert opened.action is Action.OPEN
+    assert stop.action is Action.MODIFY and _levels(stop) == (D("55000"), None)
+    assert first.action is Action.MODIFY and _levels(first) == (D("55000"), D("70000"))
+    assert (first.side, first.symbol, first.position_ref) == (Side.BUY, "BTCUSDT", opened.position_ref)
+    assert moved.action is Action.MODIFY and _levels(moved) == (D("57000"), D("70000"))
+    assert closed.action is Action.CLOSE
+    assert ("BTCUSDT", "BOTH") not in master.levels.copied

@@ -249,7 +249,7 @@ async def test_stop_loss_and_take_profit_changes_become_modify_signals() -> None
     assert moved.action is Action.MODIFY and levels(moved) == (D("64000"), D("70000"))
     assert amended.action is Action.MODIFY and levels(amended) == (D("64000"), D("71000"))
     assert (closed.action, reopened.action) == (Action.CLOSE, Action.OPEN)
-    assert master.levels == {}
+    assert master.levels.copied == {}
     assert len({s.origin_id for s in signals}) == len(signals)
 
 
@@ -262,7 +262,7 @@ async def test_levels_changed_while_disconnected_are_copied_at_the_next_login() 
         try:
             # Levels found at the first login are recorded, not sent: nothing says what the
             # followers carry.
-            assert master.levels == {("BTC-USDT-SWAP", "net"): (D("60000"), None)}
+            assert master.levels.copied == {("BTC-USDT-SWAP", "net"): (D("60000"), None)}
             pushes = sim._push
             sim._push = lambda channel, row: None  # type: ignore[method-assign]
             algo_id = next(a["algoId"] for a in sim.algos.values() if a["state"] == "live")

@@ -101,6 +101,13 @@ def test_binance_master_trades_are_copied_to_okx_and_bybit(tmp_path):
             eventually_sync(lambda: volumes(daemon, "okx") == {"BTC-USDT-SWAP": Decimal("0.02")}, timeout=15)
             eventually_sync(lambda: volumes(daemon, "byb") == {"BTCUSDT": Decimal("0.020")}, timeout=15)
 
+            # The master sets a stop on its position: the followers' positions get it.
+            asyncio.run(trade_on_master(OrderIntent(kind=IntentKind.MODIFY, client_order_id="manual0s",
+                                                    symbol="BTCUSDT", side=Side.BUY, volume=Decimal(0),
+                                                    position_id="BTCUSDT:BOTH", sl=Decimal("50000"))))
+            for follower in ("okx", "byb"):
+                eventually_sync(lambda f=follower: levels(daemon, f) == [(Decimal("50000"), None)], timeout=15)
+
             asyncio.run(trade_on_master(OrderIntent(kind=IntentKind.CLOSE, client_order_id="manual02",
                                                     symbol="BTCUSDT", side=Side.BUY, volume=Decimal("0.010"),
                                                     position_id="BTCUSDT:BOTH", reduce_only=True)))

@@ -702,6 +702,7 @@ class BinanceSim:
         }
         self.algos[algo["algoId"]] = algo
         self.algo_ids[cid] = algo["algoId"]
+        self._push_algo(algo)
         return algo
 
     @staticmethod
@@ -720,6 +721,7 @@ class BinanceSim:
             ):
                 algo["algoStatus"] = "CANCELED"
                 algo["updateTime"] = self.now_ms()
+                self._push_algo(algo)
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Set the mark price; fill crossing limit orders and trigger conditional orders."""
@@ -738,6 +740,7 @@ class BinanceSim:
             pos = self._pos(symbol, algo["positionSide"])
             qty = abs(pos.amount) if algo["closePosition"] else Decimal(algo["quantity"])
             algo.update(algoStatus="FINISHED", triggerTime=self.now_ms(), updateTime=self.now_ms())
+            self._push_algo(algo)
             if qty == 0:
                 continue
             with contextlib.suppress(_Fail):
@@ -851,6 +854,41 @@ class BinanceSim:
                     "V": "EXPIRE_MAKER",
                     "pm": "NONE",
                     "gtd": 0,
+                },
+            }
+        )
+
+    def _push_algo(self, algo: dict[str, Any]) -> None:
+        """An ``ALGO_UPDATE`` user-data event: a conditional order was placed or changed state."""
+        if not self._streams:
+            return
+        now = self.now_ms()
+        self._broadcast(
+            {
+                "e": "ALGO_UPDATE",
+                "T": now,
+                "E": now,
+                "o": {
+                    "caid": algo["clientAlgoId"],
+                    "aid": algo["algoId"],
+                    "at": algo["algoType"],
+                    "o": algo["orderType"],
+                    "s": algo["symbol"],
+                    "S": algo["side"],
+                    "ps": algo["positionSide"],
+                    "f": algo["timeInForce"],
+                    "q": algo["quantity"],
+                    "X": algo["algoStatus"],
+                    "ai": algo.get("actualOrderId", ""),
+                    "tp": algo["triggerPrice"],
+                    "p": algo["price"],
+                    "wt": algo["workingType"],
+                    "pm": algo["priceMatch"],
+                    "cp": algo["closePosition"],
+                    "pP": algo["priceProtect"],
+                    "R": algo["reduceOnly"],
+                    "tt": algo["triggerTime"],
+                    "gtd": algo["goodTillDate"],
                 },
             }
         )
@@ -1005,6 +1043,7 @@ class BinanceSim:
             if algo["algoStatus"] != "NEW":
                 raise _Fail(400, -2011, "Unknown order sent.")
             algo.update(algoStatus="CANCELED", updateTime=self.now_ms())
+            self._push_algo(algo)
             return {"algoId": algo["algoId"], "clientAlgoId": algo["clientAlgoId"], "code": "200", "msg": "success"}
 
         return await self._handle(request, action)
