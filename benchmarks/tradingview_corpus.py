@@ -76,6 +76,7 @@ class Harness:
     session: aiohttp.ClientSession
     router: Router
     connectors: dict[str, PaperConnector]
+    edge: IngestEdge
 
     async def post(self, body: bytes, *, query: str = f"?token={TOKEN}", content_type: str | None = None) -> Outcome:
         kind = content_type or ("application/json" if _is_json(body) else "text/plain; charset=utf-8")
@@ -115,7 +116,7 @@ async def edge_harness(
     port = await edge.start("127.0.0.1", 0)
     session = aiohttp.ClientSession()
     try:
-        yield Harness(f"http://127.0.0.1:{port}/webhook/tv", session, router, connectors)
+        yield Harness(f"http://127.0.0.1:{port}/webhook/tv", session, router, connectors, edge)
     finally:
         await session.close()
         await edge.close()

@@ -83,6 +83,8 @@ class Config:
     aliases: Mapping[str, str]
     journal_fsync: str = "interval"
     journal_fsync_interval: float = 0.05
+    warm_interval: float = 0.002
+    warm_followers: int = 4
 
 
 class _Lines:
@@ -345,7 +347,13 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
     if not mirror.is_absolute():
         mirror = base / mirror
     router = _table(raw.get("router", {}), "router")
-    _unknown(router, ("dedupe_window",), "router")
+    _unknown(router, ("dedupe_window", "warm_interval", "warm_followers"), "router")
+    warm_interval = float(_decimal(router.get("warm_interval", "0.002"), "router.warm_interval"))
+    if warm_interval < 0:
+        raise ConfigError("must be 0 (off) or a number of seconds", "router.warm_interval")
+    warm_followers = router.get("warm_followers", 4)
+    if not isinstance(warm_followers, int) or isinstance(warm_followers, bool) or warm_followers < 0:
+        raise ConfigError("must be a whole number of followers, 0 or more", "router.warm_followers")
     aliases = _symbol_map(raw.get("symbols", {}).get("aliases", {}), "symbols.aliases") if "symbols" in raw else {}
 
     sources: list[SourceConfig] = []
@@ -453,6 +461,8 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
         aliases=aliases,
         journal_fsync=fsync,
         journal_fsync_interval=float(_decimal(journal.get("fsync_interval", "0.05"), "journal.fsync_interval")),
+        warm_interval=warm_interval,
+        warm_followers=warm_followers,
     )
 
 

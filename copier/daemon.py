@@ -25,6 +25,7 @@ from copier.journal import Journal
 from copier.sources import BackgroundSource, build_sources
 from copier.store.store import Store
 from copier.venues import build_connector
+from copier.warm import WarmKeeper
 from core.connector import Connector, ConnectorState
 from core.mirror import MirrorLog
 from core.router import Router
@@ -150,6 +151,14 @@ class Daemon:
         # From here on the collector runs between fan-outs, not in the middle of one.
         self.collector = IdleCollector(lambda: self.router.fanning_out)
         self.collector.start()
+        self.warm = WarmKeeper(
+            self.edge.rehearse,
+            self.router,
+            interval=cfg.warm_interval,
+            followers=cfg.warm_followers,
+            busy=lambda: self.router.fanning_out,
+        )
+        self.warm.start()
         self.mirror.emit("daemon_started", detail={"accounts": list(self.connectors), "sources": list(sources)})
         # After intake opened: asking the venues takes round trips (one per symbol on Binance) and
         # waits for the recovered followers, and no new signal depends on what is adopted.
@@ -199,6 +208,7 @@ class Daemon:
             self.adoption_task.cancel()
             await asyncio.gather(self.adoption_task, return_exceptions=True)
         self.adoption.close()
+        await self.warm.stop()
         await self.edge.stop_intake()
         for source in self.background:
             await source.stop()

@@ -92,6 +92,16 @@ def _level(value: Any) -> Level | None:
     return Level(Decimal(value["value"]), LevelUnit(value.get("unit", "price")))
 
 
+def _signal_record(signal: Signal, followers: Iterable[str]) -> dict[str, Any]:
+    return {
+        "t": "signal",
+        "sig": signal.id,
+        "ts": _now_us(),
+        "signal": signal_to_json(signal),
+        "followers": list(followers),
+    }
+
+
 def signal_to_json(signal: Signal) -> dict[str, Any]:
     """:meth:`Signal.to_json` plus the raw input, which recovery needs to rebuild the signal."""
     data = signal.to_json()
@@ -445,15 +455,11 @@ class Journal:
 
     def signal(self, signal: Signal, followers: Iterable[str]) -> None:
         """Record an accepted signal and the follower accounts it is dispatched to."""
-        self.append(
-            {
-                "t": "signal",
-                "sig": signal.id,
-                "ts": _now_us(),
-                "signal": signal_to_json(signal),
-                "followers": list(followers),
-            }
-        )
+        self.append(_signal_record(signal, followers))
+
+    def encode_signal(self, signal: Signal, followers: Iterable[str]) -> bytes:
+        """The bytes :meth:`signal` would append, without writing them."""
+        return orjson.dumps(_signal_record(signal, followers)) + b"\n"
 
     def intent(
         self,

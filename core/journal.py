@@ -16,6 +16,10 @@ class JournalWriter(Protocol):
 
     def signal(self, signal: Signal, followers: Iterable[str]) -> None: ...
 
+    def encode_signal(self, signal: Signal, followers: Iterable[str]) -> bytes:
+        """The bytes :meth:`signal` would append, encoded and not written (a rehearsal)."""
+        ...
+
     def outcome(
         self,
         signal_id: str,

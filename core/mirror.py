@@ -155,6 +155,10 @@ class MirrorLog:
             self._scheduled = True
             self._loop.call_later(self._interval, self._flush_pending)
 
+    def rehearse(self, event: str, **fields: Any) -> bytes:
+        """Build and encode one record as :meth:`emit` and the flush would, without logging it."""
+        return encode(_record(event, time.time_ns(), time.monotonic_ns(), fields))
+
     def _flush_pending(self) -> None:
         self._scheduled = False
         pending, self._pending = self._pending, []

@@ -96,6 +96,9 @@ class _Job:
     fanout: _Fanout | None = None
 
 
+_REHEARSAL = SignalRecord(Signal("rehearsal", Action.OPEN), "rehearsal")
+
+
 class _Lane:
     """One account's queue and worker.
 
@@ -237,6 +240,34 @@ class Router:
             self._lane(route.account).put(_Job(signal, route, record, symbols, fanout=fanout))
         return SubmitResult(signal.id, accepted=True, followers=len(subscribed))
 
+    def rehearse(self, signal: Signal, followers: int) -> int:
+        """Plan and encode ``signal`` for its first ``followers`` routes as ``submit`` and the lanes
+        would, without recording, logging or sending anything; returns the orders planned.
+
+        Run between signals, it keeps the hot path's code and data in the CPU caches, which the
+        other tenants of a shared machine evict within milliseconds (see docs/benchmarks.md).
+        """
+        if signal.symbol is not None and self.symbols.canonical(signal.symbol) != signal.symbol:
+            signal = replace(signal, symbol=self.symbols.canonical(signal.symbol))
+        subscribed = self._routes.get(signal.source, ())
+        self._seen.get((signal.source, signal.dedupe_key))
+        if self.journal is not None:
+            self.journal.encode_signal(signal, [route.account for route, _ in subscribed])
+        self.mirror.rehearse("signal_accepted", signal_id=signal.id, source=signal.source, symbol=signal.symbol)
+        if signal.action is not Action.OPEN:
+            return 0
+        planned = 0
+        for route, symbols in subscribed[:followers]:
+            conn = self.connectors[route.account]
+            try:
+                _, _, _, intents = self._plan_open(_Job(signal, route, _REHEARSAL, symbols), conn, signal.side, 0)
+            except Skip:
+                continue
+            for intent in intents:
+                conn.rehearse(intent)
+                planned += 1
+        return planned
+
     def _lane(self, account: str) -> _Lane:
         lane = self._lanes.get(account)
         if lane is None:
@@ -361,7 +392,11 @@ class Router:
             raise Skip(f"{canonical}{shown} is not traded on account {job.route.account} (no such instrument)")
         return canonical, venue_symbol, inst
 
-    async def _open(self, job: _Job, conn: Connector, outcome: FollowerOutcome, side: Side | None, leg0: int) -> None:
+    def _plan_open(
+        self, job: _Job, conn: Connector, side: Side | None, leg0: int
+    ) -> tuple[str, str, Decimal | None, list[OrderIntent]]:
+        """The orders that open ``job``'s position on ``conn``: (canonical symbol, source position
+        key, entry price, intents), or :class:`Skip` with the reason. Reads state, records nothing."""
         signal, route = job.signal, job.route
         if side is None:
             raise Skip("an open needs a side (buy or sell)")
@@ -395,9 +430,9 @@ class Router:
             if signal.price is not None and signal.order_type is not OrderType.MARKET
             else None
         )
-        key = source_key(signal.position_ref, canonical, side)
-        for index, volume in enumerate(volumes):
-            intent = OrderIntent(
+        comment = f"copier {signal.id[-12:]}"
+        intents = [
+            OrderIntent(
                 kind=IntentKind.OPEN,
                 client_order_id=client_order_id(signal.source, signal.dedupe_key, route.name, leg0 + index),
                 symbol=venue_symbol,
@@ -407,9 +442,19 @@ class Router:
                 price=price,
                 sl=sl,
                 tp=tp,
-                comment=f"copier {signal.id[-12:]}",
+                comment=comment,
                 signal_price=signal.price,
             )
+            for index, volume in enumerate(volumes)
+        ]
+        return canonical, source_key(signal.position_ref, canonical, side), entry, intents
+
+    async def _open(self, job: _Job, conn: Connector, outcome: FollowerOutcome, side: Side | None, leg0: int) -> None:
+        signal, route = job.signal, job.route
+        canonical, key, entry, intents = self._plan_open(job, conn, side, leg0)
+        assert side is not None
+        for index, intent in enumerate(intents):
+            venue_symbol, follower_side, volume = intent.symbol, intent.side, intent.volume
             link = {
                 "op": "open",
                 "source": signal.source,

@@ -74,6 +74,7 @@ class IngestEdge:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.accepting = True
+        self._last_body: dict[str, bytes] = {}
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (port 0 picks one) and return the bound port."""
@@ -169,12 +170,26 @@ class IngestEdge:
         except Exception:
             log.exception("router refused signal %s from %s", signal.id, name)
             return self._reject(name, 500, "internal error: the signal was not accepted; it is safe to resend")
+        self._last_body[name] = body
         if not result.accepted:
             return _json(200, {"ok": True, "duplicate": True, "signal_id": result.duplicate_of})
         # One turn of the loop lets the follower lanes, already woken by submit, hand their orders
         # to the venues before this answer is written.
         await asyncio.sleep(0)
         return _json(200, {"ok": True, "signal_id": result.signal_id, "followers": result.followers})
+
+    def rehearse(self) -> list[Signal]:
+        """Read and interpret each source's last accepted body again, as a webhook would, and
+        return the signals (not submitted): the parse stays in the CPU caches between alerts."""
+        signals = []
+        for name, body in self._last_body.items():
+            options = self._options[name]
+            try:
+                raw = read_alert(body, options)
+                signals.append(build_signal(raw, source=name, received_ns=time.monotonic_ns(), options=options))
+            except ParseError:
+                continue
+        return signals
 
 
 def _same(given: str, expected: str) -> bool:

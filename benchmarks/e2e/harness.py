@@ -194,13 +194,15 @@ def simulators(
             child.stop()
 
 
-def daemon_config(venue: str, urls: list[dict[str, str]]) -> tuple[str, list[str]]:
-    """The generated config body (after [server]) and the follower account names."""
+def daemon_config(venue: str, urls: list[dict[str, str]], warm: float | None = None) -> tuple[str, list[str]]:
+    """The generated config body (after [server]) and the follower account names; ``warm`` sets
+    ``router.warm_interval`` (None: the daemon's default)."""
     lines = [
         "[log]",
         "max_bytes = 4294967296",
         "[router]",
         "dedupe_window = 86400",
+        *([f"warm_interval = {warm}"] if warm is not None else []),
         "[[sources]]",
         f'name = "{SOURCE}"',
         'kind = "tradingview"',
@@ -368,11 +370,12 @@ def copier_run(
     folder: Path,
     profile: Path | None = None,
     read_first: float = 0.0,
+    warm: float | None = None,
 ) -> dict[str, Any]:
     """One Copier measurement at fan-out ``n``."""
     symbol = SYMBOL[venue]
     with simulators(venue, n, per_process, folder, read_first) as urls:
-        body, names = daemon_config(venue, urls)
+        body, names = daemon_config(venue, urls, warm)
         with copier_daemon(folder, body, n) as daemon:
             pid = daemon.process.pid
             started = memory_kib(pid)
@@ -380,9 +383,9 @@ def copier_run(
             send(daemon.webhook_port, warm, max(rate, 5.0), "warm", folder, symbol)
             wait_orders(daemon, "warm", warm * n, 60 + n * 0.1)
             idle_from = time.monotonic()
-            idle_cpu = cpu_seconds(pid)
+            idle_cpu = cpu_seconds_precise(pid)
             time.sleep(2.0)
-            idle_rate = (cpu_seconds(pid) - idle_cpu) / (time.monotonic() - idle_from)
+            idle_rate = (cpu_seconds_precise(pid) - idle_cpu) / (time.monotonic() - idle_from)
             prefix = f"run{n}"
             load = load_average()
             profiler = start_profiler(pid, profile, n) if profile else None
@@ -558,7 +561,15 @@ def measure_n(args: argparse.Namespace, n: int) -> dict[str, Any]:
             print(f"[e2e] N={n} run {attempt + 1}/{args.repeat}: Copier on {args.venue}, {signals} signals "
                   f"at {rate:g}/s (load {load_average()})", flush=True)  # fmt: skip
             copier = copier_run(
-                args.venue, n, signals, rate, args.accounts_per_process, folder, args.profile, args.read_first
+                args.venue,
+                n,
+                signals,
+                rate,
+                args.accounts_per_process,
+                folder,
+                args.profile,
+                args.read_first,
+                args.warm,
             )
             floor = floor_run(n, signals, rate, copier["simulator_processes"], folder)
         except Exception:
@@ -652,6 +663,9 @@ def main(argv: list[str] | None = None) -> None:
     add_read_first(parser)
     parser.add_argument("--peer", action="store_true", help="also ccxt create_order vs Copier on Binance")
     parser.add_argument("--nice", type=int, default=0, help="niceness of every process of the run (negative: root)")
+    parser.add_argument(
+        "--warm", type=float, metavar="SECONDS", help="the daemon's router.warm_interval (default: its own)"
+    )
     parser.add_argument("--profile", type=Path, help="sample the daemon with py-spy into this folder")
     parser.add_argument("--keep", action="store_true", help="keep the run folders (configs, logs, stamps)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")

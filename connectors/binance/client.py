@@ -395,6 +395,12 @@ class BinanceClient:
 
     # -- orders ----------------------------------------------------------------------------------
 
+    def encode_place(self, params: list[tuple[str, str]], *, algo: bool = False) -> bytes:
+        """The signed WebSocket API request :meth:`place` would send, not sent."""
+        signed = dict(params)
+        auth.sign_ws(signed, self.config.api_key, self._secret, self.now_ms(), self.config.recv_window)
+        return orjson.dumps({"id": "0", "method": "algoOrder.place" if algo else "order.place", "params": signed})
+
     async def place(self, params: list[tuple[str, str]], *, algo: bool = False) -> tuple[dict[str, Any], int, int]:
         """Place one order (``algo`` for conditional orders); (answer, t_wire_ns, t_ack_ns).
 

@@ -191,6 +191,25 @@ class BinanceConnector:
             return await self._modify(intent, symbol)
         return await self._cancel(intent, symbol)
 
+    def rehearse(self, intent: OrderIntent) -> None:
+        """Encode and sign an OPEN as :meth:`submit` would, without sending it."""
+        symbol = self.venue_symbol(intent.symbol)
+        if symbol is None or intent.kind is not IntentKind.OPEN:
+            return
+        position_side = self._position_side(intent.side.opposite if intent.reduce_only else intent.side)
+        with contextlib.suppress(CopierError):
+            params, algo = self.order_params(
+                symbol,
+                intent.side,
+                position_side,
+                intent.volume,
+                intent.client_order_id,
+                order_type=intent.order_type,
+                price=intent.price,
+                reduce_only=intent.reduce_only,
+            )
+            self.client.encode_place(params, algo=algo)
+
     def _remember(self, client_order_id: str, symbol: str) -> None:
         self._order_symbols[client_order_id] = symbol
         if len(self._order_symbols) > _REMEMBERED_ORDERS:

@@ -247,6 +247,11 @@ class OkxClient:
 
     # -- WebSocket -------------------------------------------------------------------------
 
+    @staticmethod
+    def encode_op(op: str, args: list[dict[str, Any]], op_id: str = "0") -> bytes:
+        """The text of one WebSocket op."""
+        return orjson.dumps({"id": op_id, "op": op, "args": args})
+
     async def ws_op(self, op: str, args: list[dict[str, Any]]) -> tuple[dict[str, Any], int, int]:
         """Send one op (``order``, ``cancel-order``, ``amend-order``) and await its answer.
 
@@ -260,7 +265,7 @@ class OkxClient:
         op_id = str(next(self._ids))
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[op_id] = future
-        message = orjson.dumps({"id": op_id, "op": op, "args": args})
+        message = self.encode_op(op, args, op_id)
         t_wire = time.monotonic_ns()
         try:
             await ws.send_frame(message, aiohttp.WSMsgType.TEXT)

@@ -301,6 +301,14 @@ class OkxConnector:
             return await self._set_sltp(intent)
         return await self._cancel(intent)
 
+    def rehearse(self, intent: OrderIntent) -> None:
+        """Encode an OPEN as :meth:`submit` would put it on the socket, without sending it."""
+        spec = self._spec_or_none(intent.symbol)
+        if spec is None or intent.kind is not IntentKind.OPEN or not CLIENT_ID.match(intent.client_order_id):
+            return
+        with contextlib.suppress(CopierError):
+            self._client.encode_op("order", [self.encode_open(intent, spec)])
+
     def encode_open(self, intent: OrderIntent, spec: SwapSpec) -> dict[str, Any]:
         """The ``order`` arguments for an OPEN intent (market or limit)."""
         sz = self._contracts(intent.volume, spec)

@@ -297,6 +297,18 @@ class PaperVenue:
             raise _reject(parse.MARKET_CLOSED, f"there is no price for {symbol}")
         return inst, price
 
+    def check_open(self, intent: OrderIntent) -> bool:
+        """Whether an OPEN passes the symbol, volume and level checks :meth:`execute` makes first;
+        nothing changes."""
+        try:
+            inst, _ = self._lookup(intent.symbol)
+            _check_volume(inst, intent.volume)
+            _check_on_tick(inst, _level(intent.sl), "stop-loss")
+            _check_on_tick(inst, _level(intent.tp), "take-profit")
+        except PaperVenueError:
+            return False
+        return True
+
     def _open(self, intent: OrderIntent) -> PaperOrder:
         inst, market = self._lookup(intent.symbol)
         volume = intent.volume

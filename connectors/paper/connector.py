@@ -116,6 +116,11 @@ class PaperConnector:
     def last_price(self, symbol: str) -> Decimal | None:
         return self.sim.price(symbol)
 
+    def rehearse(self, intent: OrderIntent) -> None:
+        """The paper venue's checks of an OPEN, without executing it."""
+        if intent.kind is IntentKind.OPEN:
+            self.sim.check_open(intent)
+
     async def submit(self, intent: OrderIntent) -> ExecutionReport:
         """Execute ``intent`` on the paper venue.
 

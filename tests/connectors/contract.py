@@ -151,6 +151,18 @@ class ConnectorContract:
             assert position.side is Side.BUY
             assert position.volume == venue.volume
 
+    async def test_a_rehearsal_sends_and_records_nothing(self) -> None:
+        async with self.make() as (connector, venue):
+            order_id = cid("rehearsal")
+            for volume in (venue.volume, venue.off_step_volume):  # a bad order raises nothing either
+                connector.rehearse(market_open(venue, order_id, volume))
+            assert await venue.orders_with_client_id(order_id) == 0
+            assert await connector.order_by_client_id(order_id) is None
+            assert await connector.positions() == []
+            # The id is still free: the real order goes through.
+            report = await connector.submit(market_open(venue, order_id))
+            assert report.status is ReportStatus.FILLED
+
     async def test_off_step_volume_is_rejected_and_leaves_nothing(self) -> None:
         async with self.make() as (connector, venue):
             order_id = cid("off-step")

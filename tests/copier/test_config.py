@@ -46,9 +46,9 @@ def test_issue_example_parses(monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     ("change", "path", "line", "words"),
     [
-        (('factor = 2', 'factor = "two"'), "routes[0].sizing.factor", 20, "must be a number"),
+        (("factor = 2", 'factor = "two"'), "routes[0].sizing.factor", 20, "must be a number"),
         (('mode = "multiplier"', 'mode = "double"'), "routes[0].sizing.mode", 20, "unknown sizing mode"),
-        (('balance = 10000', 'balance = 10000\nmode = "sideways"'), "accounts[0].mode", 17, "hedging"),
+        (("balance = 10000", 'balance = 10000\nmode = "sideways"'), "accounts[0].mode", 17, "hedging"),
         (('account = "paper-a"', 'account = "paper-z"'), "routes[0].account", 19, "not defined"),
         (('webhook = "127.0.0.1:8080"', 'webhook = "127.0.0.1:99999"'), "server.webhook", 3, "port"),
         (('venue = "paper"', 'venue = "nasdaq"'), "accounts[0].venue", 15, "unknown venue"),
@@ -62,6 +62,21 @@ def test_errors_name_key_path_and_line(monkeypatch, change, path, line, words):
     assert info.value.line == line
     assert words in str(info.value)
     assert f"{path} (line {line})" in str(info.value)
+
+
+def test_the_warm_keeper_is_on_by_default_and_can_be_set_or_turned_off(monkeypatch):
+    monkeypatch.setenv("TV_TOKEN", "x")
+    default = config.parse(GOOD)
+    assert (default.warm_interval, default.warm_followers) == (0.002, 4)
+    tuned = config.parse(GOOD + "[router]\nwarm_interval = 0\nwarm_followers = 1\n")
+    assert (tuned.warm_interval, tuned.warm_followers) == (0.0, 1)
+    for bad, path in (
+        ("warm_interval = -1", "router.warm_interval"),
+        ("warm_followers = 1.5", "router.warm_followers"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            config.parse(GOOD + f"[router]\n{bad}\n")
+        assert info.value.path == path
 
 
 def test_missing_env_secret_is_named_without_value(monkeypatch):
@@ -84,9 +99,19 @@ def test_embedded_default_creates_private_secret(tmp_path):
 def test_send_builds_bodies_for_every_action():
     parse = _parser().parse_args
     assert build_send_body(parse(["send", "buy", "EURUSD", "0.1", "--sl", "1.08", "--tp", "1.09"])) == {
-        "action": "open", "symbol": "EURUSD", "side": "buy", "volume": "0.1", "sl": "1.08", "tp": "1.09"}
+        "action": "open",
+        "symbol": "EURUSD",
+        "side": "buy",
+        "volume": "0.1",
+        "sl": "1.08",
+        "tp": "1.09",
+    }
     assert build_send_body(parse(["send", "close", "EURUSD", "--percent", "50"])) == {
-        "action": "close_part", "symbol": "EURUSD", "volume": "0.5", "volume_kind": "fraction"}
+        "action": "close_part",
+        "symbol": "EURUSD",
+        "volume": "0.5",
+        "volume_kind": "fraction",
+    }
     assert build_send_body(parse(["send", "modify", "EURUSD", "--side", "buy", "--sl", "1.07"]))["action"] == "modify"
     assert build_send_body(parse(["send", "close_all"])) == {"action": "close_all"}
     limit = build_send_body(parse(["send", "sell", "XAUUSD", "1", "--type", "limit", "--price", "2410"]))

@@ -97,8 +97,16 @@ async def test_partial_close_is_proportional_and_rounded(tmp_path):
     routes = [Route("tv", "a"), Route("tv", "b", Sizing(SizingMode.MULTIPLIER, factor=D("0.5")))]
     async with router_with(tmp_path, routes, {"a": {}, "b": {}}) as (router, conns, _):
         router.submit(buy(volume="0.3"))
-        router.submit(Signal(source="tv", action=Action.CLOSE_PART, symbol="EURUSD", side=Side.BUY,
-                             volume=D("0.4"), volume_kind=VolumeKind.FRACTION))
+        router.submit(
+            Signal(
+                source="tv",
+                action=Action.CLOSE_PART,
+                symbol="EURUSD",
+                side=Side.BUY,
+                volume=D("0.4"),
+                volume_kind=VolumeKind.FRACTION,
+            )
+        )
         await router.drain()
         assert await volumes(conns["a"]) == [D("0.18")]  # 0.30 − 0.12
         assert await volumes(conns["b"]) == [D("0.09")]  # 0.15 − 0.06
@@ -124,8 +132,16 @@ async def test_modify_translates_pips_per_follower_entry(tmp_path):
         router.submit(buy(position_ref="pos-1"))
         await router.drain()
         conns["a"].sim.set_price("EURUSD", D("1.08700"))  # in profit: break-even is a valid stop now
-        router.submit(Signal(source="tv", action=Action.MODIFY, position_ref="pos-1", symbol="EURUSD",
-                             sl=Level(D(0), LevelUnit.PIPS), tps=(Level(D(30), LevelUnit.PIPS),)))
+        router.submit(
+            Signal(
+                source="tv",
+                action=Action.MODIFY,
+                position_ref="pos-1",
+                symbol="EURUSD",
+                sl=Level(D(0), LevelUnit.PIPS),
+                tps=(Level(D(30), LevelUnit.PIPS),),
+            )
+        )
         await router.drain()
         (pos,) = await conns["a"].positions()
         assert pos.sl == pos.open_price
@@ -162,10 +178,15 @@ async def test_guards_and_kill_switch(tmp_path):
 async def test_symbol_alias_and_account_suffix(tmp_path):
     from core.symbols import AccountSymbols
 
-    extra = {"instruments": {"XAUUSD.m": {"volume_step": "0.01", "min_volume": "0.01", "tick_size": "0.01",
-                                          "contract_size": "100"}}, "prices": {"XAUUSD.m": "2400"}}
-    async with router_with(tmp_path, [Route("tv", "a")], {"a": extra},
-                           account_symbols={"a": AccountSymbols(suffix=".m")}) as (router, conns, _):
+    extra = {
+        "instruments": {
+            "XAUUSD.m": {"volume_step": "0.01", "min_volume": "0.01", "tick_size": "0.01", "contract_size": "100"}
+        },
+        "prices": {"XAUUSD.m": "2400"},
+    }
+    async with router_with(
+        tmp_path, [Route("tv", "a")], {"a": extra}, account_symbols={"a": AccountSymbols(suffix=".m")}
+    ) as (router, conns, _):
         router.submit(buy(symbol="OANDA:GOLD", volume="0.05"))
         await router.drain()
         (pos,) = await conns["a"].positions()
@@ -179,13 +200,15 @@ async def test_reverse_route_and_target_position(tmp_path):
         await router.drain()
         (pos,) = await conns["a"].positions()
         assert pos.side is Side.SELL and pos.sl == D("1.09000") and pos.tp == D("1.08000")
-        target = Signal(source="tv", action=Action.TARGET, symbol="EURUSD", volume=D("0.5"),
-                        volume_kind=VolumeKind.TARGET)
+        target = Signal(
+            source="tv", action=Action.TARGET, symbol="EURUSD", volume=D("0.5"), volume_kind=VolumeKind.TARGET
+        )
         router.submit(target)
         await router.drain()
         assert sum(p.volume for p in await conns["b"].positions()) == D("0.50")
-        router.submit(Signal(source="tv", action=Action.TARGET, symbol="EURUSD", volume=D("-0.1"),
-                             volume_kind=VolumeKind.TARGET))
+        router.submit(
+            Signal(source="tv", action=Action.TARGET, symbol="EURUSD", volume=D("-0.1"), volume_kind=VolumeKind.TARGET)
+        )
         await router.drain()
         (short,) = await conns["b"].positions()
         assert short.side is Side.SELL and short.volume == D("0.10")
@@ -229,8 +252,7 @@ async def test_unknown_outcome_is_reconciled_without_a_duplicate(tmp_path):
     mirror.start()
     conn = FlakyConnector(PaperConfig("a"))
     await conn.start()
-    router = Router(routes=[Route("tv", "a")], connectors={"a": conn}, mirror=mirror,
-                    retry=RetryPolicy(backoff=0.001))
+    router = Router(routes=[Route("tv", "a")], connectors={"a": conn}, mirror=mirror, retry=RetryPolicy(backoff=0.001))
     result = router.submit(buy())
     await router.drain()
     assert len(await conn.positions()) == 1
@@ -269,14 +291,16 @@ async def test_rate_limits_are_waited_out_within_the_budget(tmp_path):
     mirror.start()
     conn = ThrottledConnector(PaperConfig("a"))
     await conn.start()
-    patient = Router(routes=[Route("tv", "a")], connectors={"a": conn}, mirror=mirror,
-                     retry=RetryPolicy(rate_limit_budget=1.0))
+    patient = Router(
+        routes=[Route("tv", "a")], connectors={"a": conn}, mirror=mirror, retry=RetryPolicy(rate_limit_budget=1.0)
+    )
     ok = patient.submit(buy())
     await patient.drain()
     assert patient.outcomes.get(ok.signal_id).followers["a"].status == "filled"  # 6 refusals > 4 attempts
     conn.refusals = 6
-    impatient = Router(routes=[Route("tv", "a")], connectors={"a": conn}, mirror=mirror,
-                       retry=RetryPolicy(rate_limit_budget=0.005))
+    impatient = Router(
+        routes=[Route("tv", "a")], connectors={"a": conn}, mirror=mirror, retry=RetryPolicy(rate_limit_budget=0.005)
+    )
     failed = impatient.submit(buy())
     await impatient.drain()
     outcome = impatient.outcomes.get(failed.signal_id).followers["a"]
@@ -348,3 +372,31 @@ async def test_fanning_out_until_every_follower_has_written_or_skipped(tmp_path)
         # a writes while b has yet to; b writes while c has yet to be skipped.
         assert seen == [True, True]
         assert not router.fanning_out
+
+
+async def test_a_rehearsal_plans_the_first_followers_and_changes_nothing(tmp_path):
+    from copier.journal import Journal
+
+    journal = Journal(tmp_path / "journal")
+    routes = [Route("tv", name) for name in ("a", "b", "c")] + [Route("tv", "d", Sizing(SizingMode.FIXED))]
+    accounts = {name: {} for name in ("a", "b", "c", "d")}
+    try:
+        async with router_with(tmp_path, routes, accounts, journal=journal) as (router, conns, mirror):
+            signal = buy(origin_id="alert-1")
+            # Two of the first three followers plan an order; an unsized route is a skip, not an error.
+            assert router.rehearse(signal, followers=2) == 2
+            assert router.rehearse(signal, followers=10) == 3
+            assert router.rehearse(Signal("tv", Action.CLOSE, symbol="EURUSD"), followers=10) == 0
+            await mirror.flush()
+            journal_dir = tmp_path / "journal"
+            written = sum(f.stat().st_size for f in journal_dir.iterdir() if f.suffix == ".jsonl")
+            assert written == 0 and not mirror.path.read_bytes()
+            assert router.outcomes.get(signal.id) is None and not router.fanning_out
+            assert [await c.positions() for c in conns.values()] == [[] for _ in conns]
+            # The same signal afterwards is not a duplicate, and trades.
+            result = router.submit(signal)
+            assert result.accepted and result.followers == 4
+            await router.drain()
+            assert [len(await c.positions()) for c in conns.values()] == [1, 1, 1, 0]
+    finally:
+        journal.close()
