@@ -196,18 +196,8 @@ class BinanceConnector:
         symbol = self.venue_symbol(intent.symbol)
         if symbol is None or intent.kind is not IntentKind.OPEN:
             return
-        position_side = self._position_side(intent.side.opposite if intent.reduce_only else intent.side)
         with contextlib.suppress(CopierError):
-            params, algo = self.order_params(
-                symbol,
-                intent.side,
-                position_side,
-                intent.volume,
-                intent.client_order_id,
-                order_type=intent.order_type,
-                price=intent.price,
-                reduce_only=intent.reduce_only,
-            )
+            _, params, algo = self._open_params(intent, symbol)
             self.client.encode_place(params, algo=algo)
 
     def _remember(self, client_order_id: str, symbol: str) -> None:
@@ -295,7 +285,8 @@ class BinanceConnector:
             self._position_symbols.add(symbol)
         return report
 
-    async def _open(self, intent: OrderIntent, symbol: str) -> ExecutionReport:
+    def _open_params(self, intent: OrderIntent, symbol: str) -> tuple[str, list[tuple[str, str]], bool]:
+        """(position side, wire parameters, whether it is an algo order) of an OPEN."""
         # In hedge mode a reduce-only order acts on the opposite position side.
         position_side = self._position_side(intent.side.opposite if intent.reduce_only else intent.side)
         params, algo = self.order_params(
@@ -308,6 +299,10 @@ class BinanceConnector:
             price=intent.price,
             reduce_only=intent.reduce_only,
         )
+        return position_side, params, algo
+
+    async def _open(self, intent: OrderIntent, symbol: str) -> ExecutionReport:
+        position_side, params, algo = self._open_params(intent, symbol)
         report = await self._place(params, algo, intent.client_order_id, symbol)
         if (intent.sl is not None or intent.tp is not None) and report.status is not ReportStatus.CANCELED:
             await self._protect(symbol, position_side, intent.side, intent.client_order_id, intent.sl, intent.tp)
