@@ -84,7 +84,7 @@ class Config:
     journal_fsync: str = "interval"
     journal_fsync_interval: float = 0.05
     warm_interval: float = 0.002
-    warm_followers: int = 4
+    warm_followers: int = 1
 
 
 class _Lines:
@@ -351,7 +351,7 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
     warm_interval = float(_decimal(router.get("warm_interval", "0.002"), "router.warm_interval"))
     if warm_interval < 0:
         raise ConfigError("must be 0 (off) or a number of seconds", "router.warm_interval")
-    warm_followers = router.get("warm_followers", 4)
+    warm_followers = router.get("warm_followers", 1)
     if not isinstance(warm_followers, int) or isinstance(warm_followers, bool) or warm_followers < 0:
         raise ConfigError("must be a whole number of followers, 0 or more", "router.warm_followers")
     aliases = _symbol_map(raw.get("symbols", {}).get("aliases", {}), "symbols.aliases") if "symbols" in raw else {}

@@ -7,9 +7,10 @@ gap (``benchmarks/cold_path.py``). A copier idles between signals, so every sign
 
 :class:`WarmKeeper` rehearses the path every ``interval`` seconds while the daemon is idle: each
 webhook source's last accepted body is read and interpreted again, and the signal is planned and
-encoded for its first ``followers`` routes (:meth:`core.router.Router.rehearse`) with nothing
-recorded, logged or sent. It costs a few percent of one core (measured in docs/benchmarks.md) and
-is off when ``interval`` is 0.
+encoded for its first ``followers`` routes (:meth:`core.router.Router.rehearsal`) with nothing
+recorded, logged or sent. It runs in steps with the event loop let in between, so a signal that
+arrives meanwhile waits for one step of a few tens of microseconds at most. It costs CPU while idle
+(about a tenth of a core at 2 ms, measured in docs/design.md) and is off when ``interval`` is 0.
 """
 
 from __future__ import annotations
@@ -69,13 +70,20 @@ class WarmKeeper:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            if not self._busy():
-                self.rehearse()
+            if self._busy():
+                continue
+            # One step at a time, letting the loop in between: a signal that arrives meanwhile
+            # waits for one step at most, and the rest of the rehearsal is dropped.
+            for signal in self._signals():
+                await asyncio.sleep(0)
+                for _ in self._router.rehearsal(signal, self.followers):
+                    await asyncio.sleep(0)
+                    if self._busy():
+                        break
+            self.rehearsals += 1
 
     def rehearse(self) -> int:
-        """One rehearsal of every source's last signal; returns the orders planned."""
-        planned = 0
-        for signal in self._signals():
-            planned += self._router.rehearse(signal, self.followers)
+        """One whole rehearsal of every source's last signal at once; returns the orders planned."""
+        planned = sum(self._router.rehearse(signal, self.followers) for signal in self._signals())
         self.rehearsals += 1
         return planned

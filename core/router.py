@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -245,8 +245,14 @@ class Router:
         would, without recording, logging or sending anything; returns the orders planned.
 
         Run between signals, it keeps the hot path's code and data in the CPU caches, which the
-        other tenants of a shared machine evict within milliseconds (see docs/benchmarks.md).
+        other tenants of a shared machine evict within milliseconds (see docs/design.md).
         """
+        return sum(self.rehearsal(signal, followers))
+
+    def rehearsal(self, signal: Signal, followers: int) -> Iterator[int]:
+        """:meth:`rehearse` in steps of a few tens of microseconds: the signal's intake, then one
+        follower at a time; yields the orders each step planned, so the caller can let the event
+        loop (and a real signal) in between steps."""
         if signal.symbol is not None and self.symbols.canonical(signal.symbol) != signal.symbol:
             signal = replace(signal, symbol=self.symbols.canonical(signal.symbol))
         subscribed = self._routes.get(signal.source, ())
@@ -254,19 +260,19 @@ class Router:
         if self.journal is not None:
             self.journal.encode_signal(signal, [route.account for route, _ in subscribed])
         self.mirror.rehearse("signal_accepted", signal_id=signal.id, source=signal.source, symbol=signal.symbol)
+        yield 0
         if signal.action is not Action.OPEN:
-            return 0
-        planned = 0
+            return
         for route, symbols in subscribed[:followers]:
             conn = self.connectors[route.account]
             try:
                 _, _, _, intents = self._plan_open(_Job(signal, route, _REHEARSAL, symbols), conn, signal.side, 0)
             except Skip:
+                yield 0
                 continue
             for intent in intents:
                 conn.rehearse(intent)
-                planned += 1
-        return planned
+            yield len(intents)
 
     def _lane(self, account: str) -> _Lane:
         lane = self._lanes.get(account)

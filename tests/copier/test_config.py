@@ -67,9 +67,9 @@ def test_errors_name_key_path_and_line(monkeypatch, change, path, line, words):
 def test_the_warm_keeper_is_on_by_default_and_can_be_set_or_turned_off(monkeypatch):
     monkeypatch.setenv("TV_TOKEN", "x")
     default = config.parse(GOOD)
-    assert (default.warm_interval, default.warm_followers) == (0.002, 4)
-    tuned = config.parse(GOOD + "[router]\nwarm_interval = 0\nwarm_followers = 1\n")
-    assert (tuned.warm_interval, tuned.warm_followers) == (0.0, 1)
+    assert (default.warm_interval, default.warm_followers) == (0.002, 1)
+    tuned = config.parse(GOOD + "[router]\nwarm_interval = 0\nwarm_followers = 3\n")
+    assert (tuned.warm_interval, tuned.warm_followers) == (0.0, 3)
     for bad, path in (
         ("warm_interval = -1", "router.warm_interval"),
         ("warm_followers = 1.5", "router.warm_followers"),

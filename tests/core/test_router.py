@@ -385,6 +385,8 @@ async def test_a_rehearsal_plans_the_first_followers_and_changes_nothing(tmp_pat
             signal = buy(origin_id="alert-1")
             # Two of the first three followers plan an order; an unsized route is a skip, not an error.
             assert router.rehearse(signal, followers=2) == 2
+            # In steps: the intake, then one follower at a time (an unsized route plans nothing).
+            assert list(router.rehearsal(signal, followers=4)) == [0, 1, 1, 1, 0]
             assert router.rehearse(signal, followers=10) == 3
             assert router.rehearse(Signal("tv", Action.CLOSE, symbol="EURUSD"), followers=10) == 0
             await mirror.flush()
