@@ -58,11 +58,14 @@ def markdown(result: dict[str, Any]) -> str:
         "The floor: a minimal uvloop program that answers the same webhook by writing N prebuilt frames to "
         "N held-open loopback connections; its sinks stamp arrival. Copier ÷ floor is shown on the outside-clock "
         "propagation (p50, p99) and on each side's own t_wire − t0 (p50). Last wire → sim is the last order's "
-        "time from the daemon's write to the simulator's stamp (loopback plus the simulator's own queue).",
+        "time from the daemon's write to the simulator's stamp (loopback plus the simulator's own queue). "
+        "CPU / signal is all the daemon's CPU while the signals came in, divided by their number, its work "
+        "between signals (the warm keeper) included; idle CPU is its share of a core before the signals.",
         "",
         "| N | floor propagation | floor t_wire − t0 p50 | Copier ÷ floor (p50, p99; own) | last wire → sim p50 | "
-        "CPU / signal (Copier, floor) | signals/s sustained (CPU ceiling) | peak RSS | missing | load (1/5/15 min) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "CPU / signal (Copier, floor) | Copier idle CPU | signals/s sustained (CPU ceiling) | peak RSS | missing | "
+        "load (1/5/15 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
         c, f = row["copier"], row["floor"]
@@ -74,7 +77,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"{row.get('copier_over_floor_wire_p50', float('nan')):.1f}× | "
             f"{_us(c['last_wire_to_arrival_us']['p50'])} | "
             f"{c['cpu_per_signal_ms']:.2f} ms / {f['cpu_per_signal_ms']:.3f} ms | "
-            f"{achieved or 0:.1f} ({ceiling or 0:.0f}) | {c['peak_rss_kib'] / 1024:.0f} MiB | "
+            f"{c.get('idle_cpu_percent', 0):.1f}% | {achieved or 0:.1f} ({ceiling or 0:.0f}) | "
+            f"{c['peak_rss_kib'] / 1024:.0f} MiB | "
             f"{c['missing_orders']} | {c['load_before']} |"
         )
     if any(row.get("repeats", 1) > 1 for row in result["rows"]):
