@@ -130,7 +130,8 @@ def peer_table(peer: dict[str, Any]) -> str:
             )
     c = peer["copier"]
     rows += [
-        f"| Copier daemon, one follower: webhook → order arrival, the whole ingest path "
+        f"| Copier daemon, one follower: webhook → order arrival, the whole ingest path, its warm keeper's "
+        f"work between signals included (idle: {c.get('idle_cpu_percent', 0):.1f}% of a core) "
         f"| {peer.get('rate', 0):g}/s | {_stats(c['propagation_us'])} | {c['cpu_per_signal_ms']:.3f} ms "
         f"| {peer['cpu_ratio']:.2f} |",
         "",
