@@ -139,19 +139,20 @@ def _keyvalue(text: str) -> dict[str, Any]:
             )
         words = name.split()
         if len(words) > 1 and normalize_key(words[0]) in _COMMANDS:
-            raise ParseError(_spaced_words(words), status=400)
+            raise ParseError(_spaced_words(words, piece), status=400)
         if key in fields:
             raise ParseError(f"{name.strip()!r} is given twice", name.strip(), 422)
         fields[key] = _unquote(value)
     return fields
 
 
-def _spaced_words(words: list[str]) -> str:
+def _spaced_words(words: list[str], text: str) -> str:
     """The error for ``sell XAUUSD risk=1 sl=2300``: words separated by spaces, a form with no
     agreed meaning for ``sl=`` (pips in PineConnector's, a price in key=value pairs)."""
     command, symbol = words[0], words[1] if len(words) > 2 else "SYMBOL"
+    shown = text if len(text) <= 40 else text[:40] + "…"
     return (
-        f"the alert's parts are separated by spaces ({' '.join(words[:3])!r}…); separate them with "
+        f"the alert's parts are separated by spaces ({shown!r}); separate them with "
         f"commas as PineConnector does ({command},{symbol},risk=1,sl=20 — sl/tp in pips) or send "
         f"key=value pairs (action={command.lower()};symbol={symbol};sl_price=…)"
     )

@@ -121,7 +121,7 @@ def test_unreadable_text_is_400_and_a_bare_command_names_the_symbol():
 def test_space_separated_words_are_refused_with_the_two_forms_that_say_the_same():
     error = refused("sell XAUUSD risk=1 sl=2300 tp=2250")
     assert error.status == 400
-    assert "separated by spaces" in error.reason
+    assert "separated by spaces ('sell XAUUSD risk=1 sl=2300 tp=2250')" in error.reason
     assert "sell,XAUUSD,risk=1" in error.reason and "action=sell;symbol=XAUUSD" in error.reason
     # A multi-word value is still a value, and a name that does not start with a command still
     # reads as a key.
