@@ -349,8 +349,8 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
     router = _table(raw.get("router", {}), "router")
     _unknown(router, ("dedupe_window", "warm_interval", "warm_followers"), "router")
     warm_interval = float(_decimal(router.get("warm_interval", "0.002"), "router.warm_interval"))
-    if warm_interval < 0:
-        raise ConfigError("must be 0 (off) or a number of seconds", "router.warm_interval")
+    if warm_interval != 0 and not 0.0005 <= warm_interval <= 60:
+        raise ConfigError("must be 0 (off) or between 0.0005 and 60 seconds", "router.warm_interval")
     warm_followers = router.get("warm_followers", 1)
     if not isinstance(warm_followers, int) or isinstance(warm_followers, bool) or warm_followers < 0:
         raise ConfigError("must be a whole number of followers, 0 or more", "router.warm_followers")

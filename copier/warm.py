@@ -43,6 +43,7 @@ class WarmKeeper:
         self.followers = followers
         self._busy = busy
         self._task: asyncio.Task[None] | None = None
+        self._reported: set[str] = set()
         self.rehearsals = 0
 
     @property
@@ -70,17 +71,38 @@ class WarmKeeper:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            if self._busy():
-                continue
-            # One step at a time, letting the loop in between: a signal that arrives meanwhile
-            # waits for one step at most, and the rest of the rehearsal is dropped.
-            for signal in self._signals():
+            if not self._busy():
+                await self._pass()
+                self.rehearsals += 1
+
+    async def _pass(self) -> None:
+        """One rehearsal, a step at a time with the loop let in between: a signal that arrives
+        meanwhile waits for one step at most, and the rest of the pass is dropped. A rehearsal
+        that fails is logged once and skipped; the real signal path reports its own errors."""
+        try:
+            signals = self._signals()
+        except Exception as exc:
+            self._failed(exc)
+            return
+        for signal in signals:
+            steps = self._router.rehearsal(signal, self.followers)
+            while True:
                 await asyncio.sleep(0)
-                for _ in self._router.rehearsal(signal, self.followers):
-                    await asyncio.sleep(0)
-                    if self._busy():
-                        break
-            self.rehearsals += 1
+                if self._busy():
+                    return
+                try:
+                    next(steps)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    self._failed(exc)
+                    break
+
+    def _failed(self, exc: Exception) -> None:
+        kind = f"{type(exc).__name__}: {exc}"
+        if kind not in self._reported:
+            self._reported.add(kind)
+            log.warning("warm keeper: a rehearsal failed and is skipped (%s)", kind, exc_info=exc)
 
     def rehearse(self) -> int:
         """One whole rehearsal of every source's last signal at once; returns the orders planned."""

@@ -255,6 +255,8 @@ class Router:
         loop (and a real signal) in between steps."""
         if signal.symbol is not None and self.symbols.canonical(signal.symbol) != signal.symbol:
             signal = replace(signal, symbol=self.symbols.canonical(signal.symbol))
+        # The last alert grows old while it is rehearsed; its age must not cut the rehearsal short.
+        signal = replace(signal, sent_at=None)
         subscribed = self._routes.get(signal.source, ())
         self._seen.get((signal.source, signal.dedupe_key))
         if self.journal is not None:

@@ -370,12 +370,12 @@ def copier_run(
     folder: Path,
     profile: Path | None = None,
     read_first: float = 0.0,
-    warm: float | None = None,
+    warm_interval: float | None = None,
 ) -> dict[str, Any]:
-    """One Copier measurement at fan-out ``n``."""
+    """One Copier measurement at fan-out ``n`` (``warm_interval``: the daemon's, None for its default)."""
     symbol = SYMBOL[venue]
     with simulators(venue, n, per_process, folder, read_first) as urls:
-        body, names = daemon_config(venue, urls, warm)
+        body, names = daemon_config(venue, urls, warm_interval)
         with copier_daemon(folder, body, n) as daemon:
             pid = daemon.process.pid
             started = memory_kib(pid)

@@ -118,10 +118,15 @@ class BinanceMaster:
         self.positions = {(r["symbol"], r.get("positionSide", "BOTH")): parse.dec(r["positionAmt"]) for r in rows}
         algos = await self.client.signed("GET", "/fapi/v1/openAlgoOrders")
         orders = []
-        for algo in algos:
-            levels = _protective_levels(algo.get("orderType"), algo.get("triggerPrice"), algo)
+        # Oldest first, so the newest order of a position gives its level.
+        for algo in sorted(algos, key=lambda a: int(a.get("updateTime") or a.get("createTime") or 0)):
+            position_side = str(algo.get("positionSide") or "BOTH")
+            closing = _flag(algo.get("closePosition")) or _flag(algo.get("reduceOnly"))
+            levels = _protective_levels(
+                algo.get("orderType"), algo.get("triggerPrice"), closing or _against(position_side, algo.get("side"))
+            )
             if levels is not None:
-                key = (str(algo.get("symbol", "")), str(algo.get("positionSide") or "BOTH"))
+                key = (str(algo.get("symbol", "")), position_side)
                 orders.append((f"algo:{algo.get('algoId')}", key, *levels))
         held = [key for key, amount in self.positions.items() if amount != 0]
         stamp = f"snapshot:{self.client.now_ms()}"
@@ -207,12 +212,12 @@ class BinanceMaster:
         levels of a position the master holds."""
         if algo.get("at") != "CONDITIONAL":
             return []
-        levels = _protective_levels(
-            algo.get("o"), algo.get("tp"), {"closePosition": algo.get("cp"), "reduceOnly": algo.get("R")}
-        )
+        position_side = str(algo.get("ps") or "BOTH")
+        closing = _flag(algo.get("cp")) or _flag(algo.get("R")) or _against(position_side, algo.get("S"))
+        levels = _protective_levels(algo.get("o"), algo.get("tp"), closing)
         if levels is None:
             return []
-        key = (str(algo.get("s", "")), str(algo.get("ps") or "BOTH"))
+        key = (str(algo.get("s", "")), position_side)
         self.levels.update(f"algo:{algo.get('aid')}", key, *levels, live=algo.get("X") == "NEW")
         changed = self.levels.changed(key, held=self.positions.get(key, 0) != 0)
         if changed is None:
@@ -252,20 +257,27 @@ class BinanceMaster:
 
 
 def _protective_levels(
-    order_type: object, trigger: object, flags: Mapping[str, Any]
+    order_type: object, trigger: object, closing: bool
 ) -> tuple[Decimal | None, Decimal | None] | None:
     """(sl, tp) that one conditional order puts on its position, or None when it is not a stop or
-    a target on the position (a stop entry, a trailing stop)."""
-    if not (_flag(flags.get("closePosition")) or _flag(flags.get("reduceOnly"))):
+    a target on the position (one that opens, a trailing stop). ``closing``: it closes or reduces
+    the position (close-position, reduce-only, or in hedge mode trading against its side)."""
+    if not closing or trigger in (None, ""):
         return None
-    price = parse.dec(str(trigger)) if trigger not in (None, "", "0") else None
-    if price is None:
+    price = parse.dec(str(trigger))
+    if price <= 0:
         return None
     if order_type in STOP_TYPES:
         return price, None
     if order_type in TAKE_PROFIT_TYPES:
         return None, price
     return None
+
+
+def _against(position_side: str, side: object) -> bool:
+    """Whether an order on a hedge-mode position side trades against it (Binance takes no
+    reduce-only flag in hedge mode: selling LONG or buying SHORT is what closes)."""
+    return (position_side == "LONG" and side == "SELL") or (position_side == "SHORT" and side == "BUY")
 
 
 def _flag(value: object) -> bool:

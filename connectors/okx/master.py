@@ -173,7 +173,8 @@ class OkxMaster:
                 parse.optional_decimal(row.get("slTriggerPx")),
                 parse.optional_decimal(row.get("tpTriggerPx")),
             )
-            for row in payload.get("data") or []
+            # Oldest first (OKX lists the newest first), so the newest order gives each level.
+            for row in sorted(payload.get("data") or [], key=lambda r: int(r.get("uTime") or r.get("cTime") or 0))
         ]
         stamp = f"snapshot:{self.client.now_ms()}"
         changes = self.levels.resync(orders, self.positions)

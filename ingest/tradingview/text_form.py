@@ -138,7 +138,9 @@ def _keyvalue(text: str) -> dict[str, Any]:
                 f"cannot read {piece[:60]!r} as key=value (pairs are separated by ';', ',' or new lines)", status=400
             )
         words = name.split()
-        if len(words) > 1 and normalize_key(words[0]) in _COMMANDS:
+        # "sell XAUUSD risk" or "buy EURUSD", not a spaced field name such as "close percent".
+        spaced = len(words) > 2 or (len(words) == 2 and words[1].isupper())
+        if spaced and normalize_key(words[0]) in _COMMANDS:
             raise ParseError(_spaced_words(words, piece), status=400)
         if key in fields:
             raise ParseError(f"{name.strip()!r} is given twice", name.strip(), 422)

@@ -556,3 +556,30 @@ async def test_master_stop_loss_and_take_profit_changes_become_modify_signals() 
     assert moved.action is Action.MODIFY and _levels(moved) == (D("57000"), D("70000"))
     assert closed.action is Action.CLOSE
     assert ("BTCUSDT", "BOTH") not in master.levels.copied
+
+
+async def test_hedge_mode_stops_trading_against_the_position_are_levels() -> None:
+    signals: list[Signal] = []
+    master = BinanceMaster(BinanceConfig(name="m", api_key="k", api_secret="s"), signals.append, source="m")
+    master.positions = {("BTCUSDT", "LONG"): D("0.01"), ("BTCUSDT", "SHORT"): D("-0.02")}
+
+    def event(aid: int, side: str, ps: str, kind: str, trigger: str) -> dict[str, Any]:
+        return {"at": "CONDITIONAL", "aid": aid, "o": kind, "s": "BTCUSDT", "S": side, "ps": ps, "X": "NEW",
+                "tp": trigger, "cp": False, "R": False}  # fmt: skip
+
+    # No reduce-only flag in hedge mode: selling LONG and buying SHORT is what closes.
+    (long_stop,) = await master.handle_algo(event(1, "SELL", "LONG", "STOP_MARKET", "55000"))
+    (short_tp,) = await master.handle_algo(event(2, "BUY", "SHORT", "TAKE_PROFIT_MARKET", "50000"))
+    # Buying on LONG opens more: a stop entry, not a level; nor is a trigger of zero.
+    assert await master.handle_algo(event(3, "BUY", "LONG", "STOP_MARKET", "70000")) == []
+    assert await master.handle_algo(event(4, "SELL", "LONG", "STOP_MARKET", "0.00")) == []
+    assert (long_stop.side, long_stop.position_ref, _levels(long_stop)) == (
+        Side.BUY,
+        "binance:m:BTCUSDT:LONG",
+        (D("55000"), None),
+    )
+    assert (short_tp.side, short_tp.position_ref, _levels(short_tp)) == (
+        Side.SELL,
+        "binance:m:BTCUSDT:SHORT",
+        (None, D("50000")),
+    )

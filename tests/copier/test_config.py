@@ -72,6 +72,7 @@ def test_the_warm_keeper_is_on_by_default_and_can_be_set_or_turned_off(monkeypat
     assert (tuned.warm_interval, tuned.warm_followers) == (0.0, 3)
     for bad, path in (
         ("warm_interval = -1", "router.warm_interval"),
+        ("warm_interval = 0.00001", "router.warm_interval"),
         ("warm_followers = 1.5", "router.warm_followers"),
     ):
         with pytest.raises(ConfigError) as info:

@@ -54,3 +54,21 @@ async def test_the_keeper_waits_while_the_router_is_busy_and_is_off_at_zero(tmp_
     finally:
         for keeper in (waiting, clock, off):
             await keeper.stop()
+
+
+async def test_a_failing_rehearsal_is_logged_once_and_the_keeper_goes_on(tmp_path, caplog):
+    mirror = MirrorLog(tmp_path / "mirror.jsonl")
+    router = Router(routes=[], connectors={}, mirror=mirror)
+
+    def broken() -> list:
+        raise ValueError("an alert that no longer parses")
+
+    keeper = WarmKeeper(broken, router, interval=0.001, followers=1, busy=lambda: False)
+    keeper.start()
+    try:
+        await eventually(lambda: keeper.rehearsals >= 10)
+        assert keeper.running
+    finally:
+        await keeper.stop()
+    failures = [r for r in caplog.records if "rehearsal failed" in r.getMessage()]
+    assert len(failures) == 1 and "no longer parses" in failures[0].getMessage()

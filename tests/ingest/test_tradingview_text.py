@@ -116,6 +116,7 @@ def test_unreadable_text_is_400_and_a_bare_command_names_the_symbol():
     error = refused("buy")
     assert (error.status, error.field) == (422, "symbol")
     assert refused("").status == 400
+    assert refused("   \n").status == 400
 
 
 def test_space_separated_words_are_refused_with_the_two_forms_that_say_the_same():
@@ -127,7 +128,10 @@ def test_space_separated_words_are_refused_with_the_two_forms_that_say_the_same(
     # reads as a key.
     signal = parse("action=buy;symbol=EURUSD;comment=first leg").signal
     assert (signal.side, signal.symbol) == (Side.BUY, "EURUSD")
-    assert refused("   \n").status == 400
+    assert refused("buy EURUSD=0.1").status == 400
+    # Spaced field names that begin with a command word are still field names.
+    signal = parse("action=close;symbol=EURUSD;close percent=50").signal
+    assert (signal.action, signal.volume) == (Action.CLOSE_PART, Decimal("0.5"))
 
 
 def test_placeholders_are_refused_naming_each_one():
