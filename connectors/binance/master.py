@@ -119,7 +119,7 @@ class BinanceMaster:
         algos = await self.client.signed("GET", "/fapi/v1/openAlgoOrders")
         orders = []
         # Oldest first, so the newest order of a position gives its level.
-        for algo in sorted(algos, key=lambda a: int(a.get("updateTime") or a.get("createTime") or 0)):
+        for algo in sorted(algos, key=_age):
             position_side = str(algo.get("positionSide") or "BOTH")
             closing = _flag(algo.get("closePosition")) or _flag(algo.get("reduceOnly"))
             levels = _protective_levels(
@@ -272,6 +272,11 @@ def _protective_levels(
     if order_type in TAKE_PROFIT_TYPES:
         return None, price
     return None
+
+
+def _age(algo: Mapping[str, Any]) -> tuple[int, int]:
+    """Sort key of an algo order, oldest first: its update time, then its id."""
+    return int(algo.get("updateTime") or algo.get("createTime") or 0), int(algo.get("algoId") or 0)
 
 
 def _against(position_side: str, side: object) -> bool:

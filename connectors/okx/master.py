@@ -73,6 +73,8 @@ FILL_STATES = frozenset({"partially_filled", "filled"})
 PROTECTIVE_TYPES = frozenset({"conditional", "oco"})
 LIVE_ALGO_STATES = frozenset({"live", "partially_effective"})
 _SEEN = 4096
+_ALGO_PAGE = 100
+_ALGO_PAGES = 10
 
 
 def canonical_symbol(inst_id: str) -> str:
@@ -162,10 +164,16 @@ class OkxMaster:
 
     async def _snapshot_levels(self) -> None:
         """The live SL/TP algo orders, read with the positions (the channel pushes only changes)."""
-        self.client.acquire("orders-algo-pending")
-        payload = await self.client.request(
-            "GET", "/api/v5/trade/orders-algo-pending", params={"instType": "SWAP", "ordType": "conditional,oco"}
-        )
+        rows: list[dict[str, Any]] = []
+        params = {"instType": "SWAP", "ordType": "conditional,oco", "limit": str(_ALGO_PAGE)}
+        for _ in range(_ALGO_PAGES):  # pages of 100, newest first; older ones "after" the last id
+            self.client.acquire("orders-algo-pending")
+            payload = await self.client.request("GET", "/api/v5/trade/orders-algo-pending", params=params)
+            page = list(payload.get("data") or [])
+            rows += page
+            if len(page) < _ALGO_PAGE:
+                break
+            params["after"] = str(page[-1].get("algoId", ""))
         orders = [
             (
                 str(row.get("algoId", "")),
@@ -173,8 +181,9 @@ class OkxMaster:
                 parse.optional_decimal(row.get("slTriggerPx")),
                 parse.optional_decimal(row.get("tpTriggerPx")),
             )
-            # Oldest first (OKX lists the newest first), so the newest order gives each level.
-            for row in sorted(payload.get("data") or [], key=lambda r: int(r.get("uTime") or r.get("cTime") or 0))
+            # Oldest first (OKX lists the newest first, which breaks ties in time), so the newest
+            # order gives each level.
+            for row in sorted(reversed(rows), key=lambda r: int(r.get("uTime") or r.get("cTime") or 0))
         ]
         stamp = f"snapshot:{self.client.now_ms()}"
         changes = self.levels.resync(orders, self.positions)

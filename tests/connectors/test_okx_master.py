@@ -277,6 +277,30 @@ async def test_levels_changed_while_disconnected_are_copied_at_the_next_login() 
     assert moved.position_ref == "okx:master:BTC-USDT-SWAP:net"
 
 
+async def test_the_login_snapshot_reads_every_page_and_the_newest_order_gives_the_level() -> None:
+    signals: list[Signal] = []
+    async with account(OkxSim()) as (sim, trader):
+        await trader.submit(open_("held1", "0.0200"))
+        for index in range(130):  # more than one page of 100, oldest first
+            sim.place_algo(
+                {
+                    "instId": "BTC-USDT-SWAP",
+                    "side": "sell",
+                    "ordType": "conditional",
+                    "closeFraction": "1",
+                    "slTriggerPx": str(50000 + index),
+                }
+            )
+        master = OkxMaster(config_for(sim), signals.append)
+        await master.start()
+        try:
+            assert master.levels.copied == {("BTC-USDT-SWAP", "net"): (D("50129"), None)}
+            assert len(master.levels._orders) == 130
+        finally:
+            await master.stop()
+    assert signals == []
+
+
 def _spec_master(signals: list[Signal]) -> OkxMaster:
     master = OkxMaster(OkxConfig(name="m", api_key="k", api_secret="s", passphrase="p"), signals.append, source="m")
     spec = parse.swap_spec(SimSwap("BTC-USDT-SWAP", ct_val="0.01", lot_sz="0.01", min_sz="0.01", tick_sz="0.1").row())

@@ -898,14 +898,18 @@ class OkxSim:
         return self._ok(self._order_list(request.query, pending=False))
 
     async def _algos_pending(self, request: web.Request) -> web.Response:
+        """Newest first, at most ``limit`` (100) a page, ``after`` an algo id for older ones, as at OKX."""
         types = set(request.query.get("ordType", "").split(","))
         inst = request.query.get("instId")
+        after = int(request.query.get("after") or 0)
+        limit = min(100, int(request.query.get("limit") or 100))
         rows = [
             {k: v for k, v in a.items() if k != "attachAlgoOrds"}
-            for a in self.algos.values()
+            for a in reversed(self.algos.values())
             if a["state"] == "live" and a["ordType"] in types and inst in (None, a["instId"])
-        ]
-        return self._ok(rows)
+            and (not after or int(a["algoId"]) < after)
+        ]  # fmt: skip
+        return self._ok(rows[:limit])
 
     async def _get_algo(self, request: web.Request) -> web.Response:
         algo_id, cid = request.query.get("algoId"), request.query.get("algoClOrdId")
