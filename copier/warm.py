@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class WarmKeeper:
-    """Runs ``rehearse`` every ``interval`` seconds unless ``busy()``; stops itself on an error."""
+    """Rehearses each of ``signals()`` every ``interval`` seconds unless ``busy()``; a failed
+    rehearsal is logged once and skipped."""
 
     def __init__(
         self,
@@ -103,9 +104,3 @@ class WarmKeeper:
         if kind not in self._reported:
             self._reported.add(kind)
             log.warning("warm keeper: a rehearsal failed and is skipped (%s)", kind, exc_info=exc)
-
-    def rehearse(self) -> int:
-        """One whole rehearsal of every source's last signal at once; returns the orders planned."""
-        planned = sum(self._router.rehearse(signal, self.followers) for signal in self._signals())
-        self.rehearsals += 1
-        return planned

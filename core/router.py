@@ -192,10 +192,7 @@ class Router:
 
     def submit(self, signal: Signal) -> SubmitResult:
         """Accept a signal and queue it to every subscribed follower. Never blocks."""
-        if signal.symbol is not None:
-            canonical = self.symbols.canonical(signal.symbol)
-            if canonical != signal.symbol:
-                signal = replace(signal, symbol=canonical)
+        signal = self._canonical(signal)
         now = time.monotonic()
         seen = self._seen
         while seen:
@@ -240,6 +237,14 @@ class Router:
             self._lane(route.account).put(_Job(signal, route, record, symbols, fanout=fanout))
         return SubmitResult(signal.id, accepted=True, followers=len(subscribed))
 
+    def _canonical(self, signal: Signal) -> Signal:
+        """``signal`` with its symbol under the canonical name."""
+        if signal.symbol is not None:
+            canonical = self.symbols.canonical(signal.symbol)
+            if canonical != signal.symbol:
+                return replace(signal, symbol=canonical)
+        return signal
+
     def rehearse(self, signal: Signal, followers: int) -> int:
         """Plan and encode ``signal`` for its first ``followers`` routes as ``submit`` and the lanes
         would, without recording, logging or sending anything; returns the orders planned.
@@ -253,10 +258,8 @@ class Router:
         """:meth:`rehearse` in steps of a few tens of microseconds: the signal's intake, then one
         follower at a time; yields the orders each step planned, so the caller can let the event
         loop (and a real signal) in between steps."""
-        if signal.symbol is not None and self.symbols.canonical(signal.symbol) != signal.symbol:
-            signal = replace(signal, symbol=self.symbols.canonical(signal.symbol))
         # The last alert grows old while it is rehearsed; its age must not cut the rehearsal short.
-        signal = replace(signal, sent_at=None)
+        signal = replace(self._canonical(signal), sent_at=None)
         subscribed = self._routes.get(signal.source, ())
         self._seen.get((signal.source, signal.dedupe_key))
         if self.journal is not None:

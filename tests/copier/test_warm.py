@@ -23,8 +23,8 @@ async def test_the_keeper_rehearses_the_last_alert_and_trades_nothing(tmp_path):
         assert record is not None
         (again,) = h.edge.rehearse()
         assert again.origin_id == record.signal.origin_id and again.id != record.signal.id
+        assert h.router.rehearse(again, followers=4) == 2  # both paper followers planned
         keeper = WarmKeeper(h.edge.rehearse, h.router, interval=0.001, followers=4, busy=lambda: False)
-        assert keeper.rehearse() == 2  # both paper followers planned
         keeper.start()
         await eventually(lambda: keeper.rehearsals >= 10)
         await keeper.stop()
