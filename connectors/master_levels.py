@@ -48,6 +48,15 @@ class MasterLevels:
         self.copied.pop(key, None)
         self._orders = {order_id: order for order_id, order in self._orders.items() if order[0] != key}
 
+    def after_fill(self, key: Key, signals: list[Signal], *, held: bool) -> Levels | None:
+        """Account for a fill on ``key`` that meant ``signals``: a position gone flat or flipped
+        loses its orders, and an open that found levels already placed returns them to copy."""
+        if not held or any(signal.action is Action.CLOSE for signal in signals):
+            self.position_gone(key)
+        if any(signal.action is Action.OPEN for signal in signals):
+            return self.changed(key, held=held)
+        return None
+
     def changed(self, key: Key, *, held: bool) -> Levels | None:
         """The levels to copy for ``key`` (recorded as copied), or None when there is no change to
         copy: the position is not held, it has no levels, or they are those copied last."""

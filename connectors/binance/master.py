@@ -42,7 +42,6 @@ from connectors.binance.config import BinanceConfig
 from connectors.master_fills import MasterFill, apply_fill
 from connectors.master_levels import Key, Levels, MasterLevels, modify_signal
 from core.connector import ConnectorState
-from core.enums import Action
 from core.errors import CopierError, TransientError
 from core.signal import Signal
 
@@ -197,13 +196,9 @@ class BinanceMaster:
         self._seen.append(origin)
         signals = self.signals_for_fill(order, origin)
         key = (order["s"], order.get("ps", "BOTH"))
-        held = self.positions.get(key, 0) != 0
-        if not held or any(signal.action is Action.CLOSE for signal in signals):
-            self.levels.position_gone(key)
-        if any(signal.action is Action.OPEN for signal in signals):
-            levels = self.levels.changed(key, held=held)
-            if levels is not None:
-                signals.append(self._modify(key, levels, f"{origin}:sltp"))
+        levels = self.levels.after_fill(key, signals, held=self.positions.get(key, 0) != 0)
+        if levels is not None:
+            signals.append(self._modify(key, levels, f"{origin}:sltp"))
         await self._hand_over(signals)
         return signals
 

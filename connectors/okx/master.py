@@ -59,7 +59,6 @@ from connectors.okx.client import OkxClient
 from connectors.okx.config import OkxConfig
 from connectors.okx.parse import SwapSpec
 from core.connector import ConnectorState
-from core.enums import Action
 from core.errors import CopierError
 from core.signal import Signal
 
@@ -175,12 +174,7 @@ class OkxMaster:
                 break
             params["after"] = str(page[-1].get("algoId", ""))
         orders = [
-            (
-                str(row.get("algoId", "")),
-                (str(row.get("instId", "")), str(row.get("posSide") or "net")),
-                parse.optional_decimal(row.get("slTriggerPx")),
-                parse.optional_decimal(row.get("tpTriggerPx")),
-            )
+            (str(row.get("algoId", "")), *_algo_levels(row))
             # Oldest first (OKX lists the newest first, which breaks ties in time), so the newest
             # order gives each level.
             for row in sorted(reversed(rows), key=lambda r: int(r.get("uTime") or r.get("cTime") or 0))
@@ -215,12 +209,9 @@ class OkxMaster:
             return []
         signals = self.signals_for_fill(row, spec, origin)
         key = (spec.inst_id, str(row.get("posSide") or "net"))
-        if key not in self.positions or any(signal.action is Action.CLOSE for signal in signals):
-            self.levels.position_gone(key)
-        if any(signal.action is Action.OPEN for signal in signals):
-            levels = self.levels.changed(key, held=key in self.positions)
-            if levels is not None:
-                signals.append(self._modify(key, levels, f"{origin}:sltp"))
+        levels = self.levels.after_fill(key, signals, held=key in self.positions)
+        if levels is not None:
+            signals.append(self._modify(key, levels, f"{origin}:sltp"))
         self._hand_over(signals)
         return signals
 
@@ -229,9 +220,7 @@ class OkxMaster:
         levels of a position the master holds."""
         if row.get("ordType") not in PROTECTIVE_TYPES:
             return []
-        key = (str(row.get("instId", "")), str(row.get("posSide") or "net"))
-        sl = parse.optional_decimal(row.get("slTriggerPx"))
-        tp = parse.optional_decimal(row.get("tpTriggerPx"))
+        key, sl, tp = _algo_levels(row)
         self.levels.update(str(row.get("algoId", "")), key, sl, tp, live=row.get("state") in LIVE_ALGO_STATES)
         levels = self.levels.changed(key, held=key in self.positions)
         if levels is None:
@@ -273,3 +262,9 @@ class OkxMaster:
         return apply_fill(
             self.positions, (inst_id, pos_side), delta, fill, reducing=reducing, master=f"okx master {self.config.name}"
         )
+
+
+def _algo_levels(row: Mapping[str, Any]) -> tuple[tuple[str, str], Decimal | None, Decimal | None]:
+    """(position, stop-loss, take-profit) of one ``conditional``/``oco`` algo order row."""
+    key = (str(row.get("instId", "")), str(row.get("posSide") or "net"))
+    return key, parse.optional_decimal(row.get("slTriggerPx")), parse.optional_decimal(row.get("tpTriggerPx"))
