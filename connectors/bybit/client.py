@@ -382,16 +382,9 @@ class TradeSocket(BybitSocket):
         if future is not None and not future.done():
             future.set_result((data, time.monotonic_ns()))
 
-    async def call(self, op: str, args: dict[str, Any], wait: float) -> tuple[dict[str, Any], int, int]:
-        """Send ``op`` with one argument object; return ``(data, t_wire_ns, t_ack_ns)``.
-
-        Before the frame is written a failure is :class:`TransientError` (safe to resend, e.g. over
-        REST); after it, a timeout or a drop is :class:`OutcomeUnknown`.
-        """
-        limiter_op = op.split(".", 1)[1]
-        self.rest.order_limiters[limiter_op].acquire()
-        req_id = f"{self._prefix}{next(self._ids):x}"
-        frame = orjson.dumps(
+    def encode(self, op: str, args: dict[str, Any], req_id: str = "0") -> bytes:
+        """The frame of one ``op`` with one argument object."""
+        return orjson.dumps(
             {
                 "reqId": req_id,
                 "header": {
@@ -402,6 +395,17 @@ class TradeSocket(BybitSocket):
                 "args": [args],
             }
         )
+
+    async def call(self, op: str, args: dict[str, Any], wait: float) -> tuple[dict[str, Any], int, int]:
+        """Send ``op`` with one argument object; return ``(data, t_wire_ns, t_ack_ns)``.
+
+        Before the frame is written a failure is :class:`TransientError` (safe to resend, e.g. over
+        REST); after it, a timeout or a drop is :class:`OutcomeUnknown`.
+        """
+        limiter_op = op.split(".", 1)[1]
+        self.rest.order_limiters[limiter_op].acquire()
+        req_id = f"{self._prefix}{next(self._ids):x}"
+        frame = self.encode(op, args, req_id)
         future: asyncio.Future[tuple[dict[str, Any], int]] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = future
         try:

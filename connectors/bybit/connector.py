@@ -23,8 +23,6 @@ from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from connectors.bybit import parse
 from connectors.bybit.client import BybitRest, BybitSocket, Clock, TradeSocket
 from connectors.bybit.config import BybitConfig
@@ -386,11 +384,13 @@ class BybitConnector:
         return await self._cancel(intent)
 
     def rehearse(self, intent: OrderIntent) -> None:
-        """Encode an OPEN's ``order.create`` arguments as :meth:`submit` would, without sending."""
+        """Encode an OPEN's ``order.create`` frame as :meth:`submit` would, without sending it."""
         if intent.kind is not IntentKind.OPEN or intent.symbol not in self._instruments:
             return
         with contextlib.suppress(VenueRejected):
-            orjson.dumps({"op": "order.create", "args": [self._open_args(intent)]})
+            args = self._open_args(intent)
+            if self.trade is not None:
+                self.trade.encode("order.create", args)
 
     def _instrument_for(self, symbol: str) -> Instrument:
         instrument = self._instruments.get(symbol)
