@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import os
 import statistics
 import sys
 import tempfile
@@ -30,7 +31,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.e2e.harness import SYMBOL, add_read_first, daemon_config, free_port, simulators, write_config
+from benchmarks.e2e.harness import (
+    DAEMON_NICE,
+    SYMBOL,
+    add_read_first,
+    daemon_config,
+    free_port,
+    simulators,
+    write_config,
+)
 from benchmarks.e2e.loadgen import body as webhook_body
 from copier.config import load
 from copier.daemon import Daemon
@@ -95,12 +104,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-process", type=int, default=250, help="simulator accounts per process")
     add_read_first(parser)
     parser.add_argument("--cprofile", type=Path, help="write a cProfile of the fan-out windows here")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=DAEMON_NICE if os.geteuid() == 0 else 0,
+        help=f"this process's niceness once the simulators run (default {DAEMON_NICE} as root, as in the e2e run)",
+    )
     args = parser.parse_args(argv)
     import uvloop
 
     with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
         folder = Path(tmp)
         with simulators(args.venue, args.followers, args.per_process, folder, args.read_first) as urls:
+            if args.nice:
+                os.setpriority(os.PRIO_PROCESS, 0, args.nice)
             result = uvloop.run(_run(args, urls, folder))
     windows, cpu = result["windows_us"], result["cpu_us"]
     n = args.followers

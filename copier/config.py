@@ -85,6 +85,7 @@ class Config:
     journal_fsync_interval: float = 0.05
     warm_interval: float = 0.002
     warm_followers: int = 1
+    nice: int = 0
 
 
 class _Lines:
@@ -323,6 +324,7 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
             "data_dir",
             "router",
             "journal",
+            "process",
         ),
         "",
     )
@@ -354,6 +356,11 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
     warm_followers = router.get("warm_followers", 1)
     if not isinstance(warm_followers, int) or isinstance(warm_followers, bool) or warm_followers < 0:
         raise ConfigError("must be a whole number of followers, 0 or more", "router.warm_followers")
+    process = _table(raw.get("process", {}), "process")
+    _unknown(process, ("nice",), "process")
+    nice = process.get("nice", 0)
+    if not isinstance(nice, int) or isinstance(nice, bool) or not -20 <= nice <= 19:
+        raise ConfigError("must be a whole number from -20 (highest priority) to 19", "process.nice")
     aliases = _symbol_map(raw.get("symbols", {}).get("aliases", {}), "symbols.aliases") if "symbols" in raw else {}
 
     sources: list[SourceConfig] = []
@@ -463,6 +470,7 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
         journal_fsync_interval=float(_decimal(journal.get("fsync_interval", "0.05"), "journal.fsync_interval")),
         warm_interval=warm_interval,
         warm_followers=warm_followers,
+        nice=nice,
     )
 
 

@@ -247,8 +247,28 @@ class Daemon:
         await self.stop()
 
 
+def set_priority(nice: int) -> str:
+    """Give this process (and the threads and processes it starts later) the scheduling priority
+    ``nice``; returns what happened, for the start-up banner. Raising it (a negative value) needs
+    root or ``CAP_SYS_NICE``; without them the daemon runs on at its current priority."""
+    if nice == 0:
+        return ""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except PermissionError:
+        return (
+            f"Priority: could not set nice {nice} (needs root or CAP_SYS_NICE); "
+            f"running at nice {os.getpriority(os.PRIO_PROCESS, 0)}"
+        )
+    return f"Priority: nice {os.getpriority(os.PRIO_PROCESS, 0)}"
+
+
 def run(config: Config, **kwargs: Any) -> None:
-    """Run the daemon on uvloop (asyncio where uvloop is unavailable) until SIGINT or SIGTERM."""
+    """Run the daemon on uvloop (asyncio where uvloop is unavailable) until SIGINT or SIGTERM,
+    at the configured process priority."""
+    said = set_priority(config.nice)
+    if said:
+        print(said, file=kwargs.get("out") or sys.stdout, flush=True)
     try:
         import uvloop
 

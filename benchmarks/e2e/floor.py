@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import socket
 import sys
@@ -159,7 +160,10 @@ def main(argv: list[str] | None = None) -> None:
     server.add_argument("--sinks", required=True, help="comma-separated sink ports")
     server.add_argument("--connections", type=int, required=True)
     server.add_argument("--out", type=Path, required=True)
+    server.add_argument("--nice", type=int, default=0, help="the server's niceness (the daemon's in the run)")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    if args.role == "server" and args.nice:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     import uvloop
 
     if args.role == "sink":

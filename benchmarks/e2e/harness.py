@@ -194,10 +194,13 @@ def simulators(
             child.stop()
 
 
-def daemon_config(venue: str, urls: list[dict[str, str]], warm: float | None = None) -> tuple[str, list[str]]:
+def daemon_config(
+    venue: str, urls: list[dict[str, str]], warm: float | None = None, nice: int = 0
+) -> tuple[str, list[str]]:
     """The generated config body (after [server]) and the follower account names; ``warm`` sets
-    ``router.warm_interval`` (None: the daemon's default)."""
+    ``router.warm_interval`` (None: the daemon's default), ``nice`` its ``process.nice``."""
     lines = [
+        *(["[process]", f"nice = {nice}"] if nice else []),
         "[log]",
         "max_bytes = 4294967296",
         "[router]",
@@ -371,11 +374,13 @@ def copier_run(
     profile: Path | None = None,
     read_first: float = 0.0,
     warm_interval: float | None = None,
+    nice: int = 0,
 ) -> dict[str, Any]:
-    """One Copier measurement at fan-out ``n`` (``warm_interval``: the daemon's, None for its default)."""
+    """One Copier measurement at fan-out ``n`` (``warm_interval``: the daemon's, None for its default;
+    ``nice``: the daemon's priority)."""
     symbol = SYMBOL[venue]
     with simulators(venue, n, per_process, folder, read_first) as urls:
-        body, names = daemon_config(venue, urls, warm_interval)
+        body, names = daemon_config(venue, urls, warm_interval, nice)
         with copier_daemon(folder, body, n) as daemon:
             pid = daemon.process.pid
             started = memory_kib(pid)
@@ -485,8 +490,8 @@ def join(
 # -- the floor -------------------------------------------------------------------------------------
 
 
-def floor_run(n: int, signals: int, rate: float, sink_processes: int, folder: Path) -> dict[str, Any]:
-    """The floor at fan-out ``n`` under the same load."""
+def floor_run(n: int, signals: int, rate: float, sink_processes: int, folder: Path, nice: int = 0) -> dict[str, Any]:
+    """The floor at fan-out ``n`` under the same load, its server at the daemon's priority ``nice``."""
     sinks: list[Child] = []
     server: Child | None = None
     try:
@@ -495,7 +500,7 @@ def floor_run(n: int, signals: int, rate: float, sink_processes: int, folder: Pa
             sinks.append(spawn(args, f"floor sink #{index}", folder / f"floor-sink{index}.log"))
         ports = ",".join(child.first_line for child in sinks)
         args = ["-m", "benchmarks.e2e.floor", "server", "--sinks", ports, "--connections", str(n),
-                "--out", str(folder / "floor-server.json")]  # fmt: skip
+                "--out", str(folder / "floor-server.json"), "--nice", str(nice)]  # fmt: skip
         server = spawn(args, "floor server", folder / "floor-server.log")
         pid = server.process.pid
         warm = 5
@@ -572,8 +577,9 @@ def measure_n(args: argparse.Namespace, n: int) -> dict[str, Any]:
                 args.profile,
                 args.read_first,
                 args.warm,
+                args.daemon_nice,
             )
-            floor = floor_run(n, signals, rate, copier["simulator_processes"], folder)
+            floor = floor_run(n, signals, rate, copier["simulator_processes"], folder, args.daemon_nice)
         except Exception:
             print(f"[e2e] N={n} failed; logs kept in {folder}", flush=True)
             raise
@@ -626,6 +632,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "venue": args.venue,
         "quick": args.quick,
         "nice": args.nice,
+        "daemon_nice": args.daemon_nice,
         "rows": rows,
         "machine": machine(),
         "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -636,6 +643,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         signals, rate = int(per_n(args.signals, 1)), per_n(args.rate, 1)
         result["peer"] = peer_run(signals, rate, args.accounts_per_process)
     return result
+
+
+# The daemon's priority in the benchmark, as docs/configuration.md recommends for a deployment; the
+# floor server gets the same, the simulators (stand-ins for other machines) do not.
+DAEMON_NICE = -10
 
 
 def add_read_first(parser: argparse.ArgumentParser) -> None:
@@ -665,6 +677,13 @@ def main(argv: list[str] | None = None) -> None:
     add_read_first(parser)
     parser.add_argument("--peer", action="store_true", help="also ccxt create_order vs Copier on Binance")
     parser.add_argument("--nice", type=int, default=0, help="niceness of every process of the run (negative: root)")
+    parser.add_argument(
+        "--daemon-nice",
+        type=int,
+        default=DAEMON_NICE if os.geteuid() == 0 else 0,
+        help="the daemon's process.nice, and the floor server's niceness"
+        f" (default {DAEMON_NICE} as root, else 0; simulators, sinks and load generator stay at --nice)",
+    )
     parser.add_argument(
         "--warm", type=float, metavar="SECONDS", help="the daemon's router.warm_interval (default: its own)"
     )

@@ -28,6 +28,11 @@ def markdown(result: dict[str, Any]) -> str:
     """Tables per N: outside-clock propagation next to the daemon's own stamps, then the floor."""
     facts = result["machine"]
     niced = f"; every process at nice {result['nice']}" if result.get("nice") else ""
+    if result.get("daemon_nice"):
+        niced += (
+            f"; the daemon and the floor server at nice {result['daemon_nice']} (`process.nice`), "
+            "the simulators, sinks and load generator not"
+        )
     lines = [
         f"# End-to-end latency ({result['when']})",
         "",

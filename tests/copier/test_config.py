@@ -80,6 +80,19 @@ def test_the_warm_keeper_is_on_by_default_and_can_be_set_or_turned_off(monkeypat
         assert info.value.path == path
 
 
+def test_process_priority_defaults_to_unchanged_and_is_checked(monkeypatch):
+    monkeypatch.setenv("TV_TOKEN", "x")
+    assert config.parse(GOOD).nice == 0
+    assert config.parse(GOOD + "[process]\nnice = -10\n").nice == -10
+    for bad in ("nice = -21", "nice = 20", "nice = 1.5", "nice = true", 'nice = "high"'):
+        with pytest.raises(ConfigError) as info:
+            config.parse(GOOD + f"[process]\n{bad}\n")
+        assert info.value.path == "process.nice"
+    with pytest.raises(ConfigError) as info:
+        config.parse(GOOD + "[process]\ncpus = [0]\n")
+    assert info.value.path == "process.cpus"
+
+
 def test_missing_env_secret_is_named_without_value(monkeypatch):
     monkeypatch.delenv("TV_TOKEN", raising=False)
     with pytest.raises(ConfigError, match=r"sources\[0\].token .*TV_TOKEN is not set"):

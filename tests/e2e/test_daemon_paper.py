@@ -169,3 +169,17 @@ def test_the_store_projector_only_takes_idle_cpu(tmp_path) -> None:
             return None
 
         assert eventually_sync(projector_policy) == os.SCHED_IDLE
+
+
+def test_the_configured_priority_applies_to_the_daemon_and_its_threads(tmp_path) -> None:
+    """``[process] nice`` is set before the loop starts, so every thread the daemon starts has it."""
+    import os
+
+    with running_daemon(tmp_path, CONFIG + "\n[process]\nnice = 5\n", env={"TV_TOKEN": TOKEN}) as daemon:
+        status, _ = daemon.post(f"/webhook/tv?token={TOKEN}", {"action": "buy", "symbol": "EURUSD", "volume": 0.1})
+        assert status == 200
+        tasks = os.listdir(f"/proc/{daemon.process.pid}/task")
+        assert len(tasks) > 1
+        for task in tasks:
+            assert os.getpriority(os.PRIO_PROCESS, int(task)) == 5
+        assert "Priority: nice 5" in daemon.stdout.read_text()
