@@ -86,6 +86,7 @@ class Config:
     warm_interval: float = 0.002
     warm_followers: int = 1
     nice: int = 0
+    cpus: frozenset[int] | None = None
 
 
 class _Lines:
@@ -357,10 +358,17 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
     if not isinstance(warm_followers, int) or isinstance(warm_followers, bool) or warm_followers < 0:
         raise ConfigError("must be a whole number of followers, 0 or more", "router.warm_followers")
     process = _table(raw.get("process", {}), "process")
-    _unknown(process, ("nice",), "process")
+    _unknown(process, ("nice", "cpus"), "process")
     nice = process.get("nice", 0)
     if not isinstance(nice, int) or isinstance(nice, bool) or not -20 <= nice <= 19:
         raise ConfigError("must be a whole number from -20 (highest priority) to 19", "process.nice")
+    cpus = process.get("cpus")
+    if cpus is not None and (
+        not isinstance(cpus, list)
+        or not cpus
+        or any(not isinstance(c, int) or isinstance(c, bool) or c < 0 for c in cpus)
+    ):
+        raise ConfigError("must be a non-empty list of CPU numbers, e.g. [0] or [2, 3]", "process.cpus")
     aliases = _symbol_map(raw.get("symbols", {}).get("aliases", {}), "symbols.aliases") if "symbols" in raw else {}
 
     sources: list[SourceConfig] = []
@@ -471,6 +479,7 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
         warm_interval=warm_interval,
         warm_followers=warm_followers,
         nice=nice,
+        cpus=frozenset(cpus) if cpus is not None else None,
     )
 
 

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -28,6 +29,7 @@ from copier.venues import build_connector
 from copier.warm import WarmKeeper
 from core.connector import Connector, ConnectorState
 from core.mirror import MirrorLog
+from core.priority import background, pin_loop_thread, raise_loop_thread
 from core.router import Router
 from core.symbols import SymbolTable
 from ingest.edge import IngestEdge, WebhookSource
@@ -59,6 +61,10 @@ class Daemon:
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        # File work handed to threads (asyncio.to_thread) runs at the helpers' priority.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(thread_name_prefix="copier-io", initializer=background)
+        )
         self.mirror = MirrorLog(cfg.mirror_path, max_bytes=cfg.mirror_max_bytes, backups=cfg.mirror_backups)
         self.mirror.start()
         for account in cfg.accounts:
@@ -247,28 +253,12 @@ class Daemon:
         await self.stop()
 
 
-def set_priority(nice: int) -> str:
-    """Give this process (and the threads and processes it starts later) the scheduling priority
-    ``nice``; returns what happened, for the start-up banner. Raising it (a negative value) needs
-    root or ``CAP_SYS_NICE``; without them the daemon runs on at its current priority."""
-    if nice == 0:
-        return ""
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
-    except PermissionError:
-        return (
-            f"Priority: could not set nice {nice} (needs root or CAP_SYS_NICE); "
-            f"running at nice {os.getpriority(os.PRIO_PROCESS, 0)}"
-        )
-    return f"Priority: nice {os.getpriority(os.PRIO_PROCESS, 0)}"
-
-
 def run(config: Config, **kwargs: Any) -> None:
     """Run the daemon on uvloop (asyncio where uvloop is unavailable) until SIGINT or SIGTERM,
-    at the configured process priority."""
-    said = set_priority(config.nice)
-    if said:
-        print(said, file=kwargs.get("out") or sys.stdout, flush=True)
+    its event loop's thread at the configured priority (``process.nice``)."""
+    for said in (raise_loop_thread(config.nice), pin_loop_thread(config.cpus)):
+        if said:
+            print(said, file=kwargs.get("out") or sys.stdout, flush=True)
     try:
         import uvloop
 

@@ -45,6 +45,7 @@ import orjson
 from core.enums import Action, LevelUnit, OrderType, Side, VolumeKind
 from core.links import Leg
 from core.orders import IntentKind, OrderIntent, VenueOrder
+from core.priority import background
 from core.signal import Level, Signal
 
 SEGMENT_RE = re.compile(r"^journal-(\d{8})\.jsonl$")
@@ -571,6 +572,7 @@ class Journal:
             self._synced = max(self._synced, target)
 
     def _sync_loop(self) -> None:
+        background()
         while not self._closed.wait(self.fsync_interval):
             try:
                 self.sync()

@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from core.priority import background
+
 log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
@@ -86,6 +88,7 @@ class _Writer(threading.Thread):
         self._size = self._file.tell()
 
     def run(self) -> None:
+        background()
         while True:
             job = self.jobs.get()
             if job is None:

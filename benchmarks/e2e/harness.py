@@ -40,7 +40,7 @@ import tempfile
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,10 +104,13 @@ class Child:
                 self.process.wait()
 
 
-def spawn(args: list[str], name: str, log: Path, timeout: float = 120) -> Child:
-    """Start ``python -m …`` and wait for its first stdout line; stderr goes to ``log``."""
+def spawn(args: list[str], name: str, log: Path, timeout: float = 120, cpus: set[int] | None = None) -> Child:
+    """Start ``python -m …`` (on ``cpus`` when given) and wait for its first stdout line; stderr
+    goes to ``log``."""
     with log.open("ab") as err:
-        process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=err, env=_env())
+        process = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=err, env=_env(), preexec_fn=_on(cpus)
+        )
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     line = b""
@@ -123,6 +126,47 @@ def spawn(args: list[str], name: str, log: Path, timeout: float = 120) -> Child:
                 continue
             line += chunk
     return Child(process, line.decode().strip(), name)
+
+
+# -- placement -------------------------------------------------------------------------------------
+# With two CPUs or more the run keeps the daemon's event loop (and the floor server) on one CPU and
+# every stand-in for another machine (simulators, sinks, load generator, peer) on the others, as if
+# the venues were remote: otherwise the scheduler wakes a simulator on the CPU the daemon's write
+# came from, and the order's arrival waits for the fan-out to end (docs/benchmarks.md, "Priority
+# and placement").
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The CPUs of one run: ``loop`` for the daemon's event loop and the floor server, ``rest`` for
+    the stand-ins, ``every`` for the daemon's other threads."""
+
+    loop: int
+    rest: frozenset[int]
+    every: frozenset[int]
+
+
+PLACEMENT: Placement | None = None
+
+
+def place(pin: bool) -> Placement | None:
+    """Set this process (and so every stand-in it starts) on the CPUs other than the loop's."""
+    global PLACEMENT
+    allowed = os.sched_getaffinity(0)
+    if not pin or len(allowed) < 2:
+        PLACEMENT = None
+        return None
+    loop = min(allowed)
+    PLACEMENT = Placement(loop, frozenset(allowed - {loop}), frozenset(allowed))
+    os.sched_setaffinity(0, PLACEMENT.rest)
+    return PLACEMENT
+
+
+def _on(cpus: set[int] | frozenset[int] | None) -> Callable[[], None] | None:
+    if cpus is None:
+        return None
+    chosen = set(cpus)
+    return lambda: os.sched_setaffinity(0, chosen)
 
 
 def _env() -> dict[str, str]:
@@ -198,9 +242,12 @@ def daemon_config(
     venue: str, urls: list[dict[str, str]], warm: float | None = None, nice: int = 0
 ) -> tuple[str, list[str]]:
     """The generated config body (after [server]) and the follower account names; ``warm`` sets
-    ``router.warm_interval`` (None: the daemon's default), ``nice`` its ``process.nice``."""
+    ``router.warm_interval`` (None: the daemon's default), ``nice`` its ``process.nice``; the
+    run's :data:`PLACEMENT` its ``process.cpus``."""
     lines = [
-        *(["[process]", f"nice = {nice}"] if nice else []),
+        "[process]",
+        f"nice = {nice}",
+        *([f"cpus = [{PLACEMENT.loop}]"] if PLACEMENT is not None else []),
         "[log]",
         "max_bytes = 4294967296",
         "[router]",
@@ -273,6 +320,7 @@ def copier_daemon(folder: Path, body: str, followers: int) -> Iterator[Daemon]:
             env={**_env(), "COPIER_API_KEY": key},
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=_on(PLACEMENT.every if PLACEMENT is not None else None),
         )
     daemon = Daemon(process, webhook, api, folder / "data" / "mirror.jsonl", key)
     try:
@@ -501,7 +549,9 @@ def floor_run(n: int, signals: int, rate: float, sink_processes: int, folder: Pa
         ports = ",".join(child.first_line for child in sinks)
         args = ["-m", "benchmarks.e2e.floor", "server", "--sinks", ports, "--connections", str(n),
                 "--out", str(folder / "floor-server.json"), "--nice", str(nice)]  # fmt: skip
-        server = spawn(args, "floor server", folder / "floor-server.log")
+        server = spawn(
+            args, "floor server", folder / "floor-server.log", cpus={PLACEMENT.loop} if PLACEMENT is not None else None
+        )
         pid = server.process.pid
         warm = 5
         send(int(server.first_line), warm, max(rate, 5.0), "warm", folder, "BTCUSDT")
@@ -633,6 +683,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "quick": args.quick,
         "nice": args.nice,
         "daemon_nice": args.daemon_nice,
+        "placement": (
+            {"loop_cpu": PLACEMENT.loop, "other_cpus": sorted(PLACEMENT.rest)} if PLACEMENT is not None else None
+        ),
         "rows": rows,
         "machine": machine(),
         "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -685,6 +738,13 @@ def main(argv: list[str] | None = None) -> None:
         f" (default {DAEMON_NICE} as root, else 0; simulators, sinks and load generator stay at --nice)",
     )
     parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let the scheduler place every process (default: the daemon's loop and the floor server on"
+        " one CPU, the stand-ins on the others)",
+    )
+    parser.add_argument(
         "--warm", type=float, metavar="SECONDS", help="the daemon's router.warm_interval (default: its own)"
     )
     parser.add_argument("--profile", type=Path, help="sample the daemon with py-spy into this folder")
@@ -692,6 +752,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
     parser.add_argument("--name", default="e2e", help="file stem of the results (e2e → e2e.json, e2e.md)")
     args = parser.parse_args(argv)
+    place(args.pin)
     if args.quick:
         args.followers, args.signals, args.rate = "1,10", "40", "20"
         if args.name == "e2e":

@@ -33,6 +33,12 @@ def markdown(result: dict[str, Any]) -> str:
             f"; the daemon and the floor server at nice {result['daemon_nice']} (`process.nice`), "
             "the simulators, sinks and load generator not"
         )
+    placed = result.get("placement")
+    if placed:
+        niced += (
+            f"; the daemon's event loop and the floor server on CPU {placed['loop_cpu']}, the simulators, "
+            f"sinks and load generator on CPU {', '.join(str(c) for c in placed['other_cpus'])}"
+        )
     lines = [
         f"# End-to-end latency ({result['when']})",
         "",

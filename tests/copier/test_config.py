@@ -88,9 +88,15 @@ def test_process_priority_defaults_to_unchanged_and_is_checked(monkeypatch):
         with pytest.raises(ConfigError) as info:
             config.parse(GOOD + f"[process]\n{bad}\n")
         assert info.value.path == "process.nice"
+    assert config.parse(GOOD).cpus is None
+    assert config.parse(GOOD + "[process]\ncpus = [2, 3]\n").cpus == frozenset({2, 3})
+    for bad in ("cpus = []", "cpus = 0", "cpus = [-1]", 'cpus = ["0"]', "cpus = [true]"):
+        with pytest.raises(ConfigError) as info:
+            config.parse(GOOD + f"[process]\n{bad}\n")
+        assert info.value.path == "process.cpus"
     with pytest.raises(ConfigError) as info:
-        config.parse(GOOD + "[process]\ncpus = [0]\n")
-    assert info.value.path == "process.cpus"
+        config.parse(GOOD + "[process]\nisolate = true\n")
+    assert info.value.path == "process.isolate"
 
 
 def test_missing_env_secret_is_named_without_value(monkeypatch):

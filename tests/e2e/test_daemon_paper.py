@@ -171,15 +171,38 @@ def test_the_store_projector_only_takes_idle_cpu(tmp_path) -> None:
         assert eventually_sync(projector_policy) == os.SCHED_IDLE
 
 
-def test_the_configured_priority_applies_to_the_daemon_and_its_threads(tmp_path) -> None:
-    """``[process] nice`` is set before the loop starts, so every thread the daemon starts has it."""
+def test_the_configured_priority_and_cpus_apply_to_the_loop_thread_and_not_its_helpers(tmp_path) -> None:
+    """``[process] nice`` and ``cpus`` apply to the event loop's thread; the mirror writer, the
+    journal's fsync and the executor's threads keep the priority and CPUs the daemon started with."""
     import os
+    from pathlib import Path
 
-    with running_daemon(tmp_path, CONFIG + "\n[process]\nnice = 5\n", env={"TV_TOKEN": TOKEN}) as daemon:
+    def niceness() -> dict[str, int]:
+        tasks = Path(f"/proc/{daemon.process.pid}/task")
+        return {
+            (task / "comm").read_text().strip() + f"#{task.name}": os.getpriority(os.PRIO_PROCESS, int(task.name))
+            for task in tasks.iterdir()
+        }
+
+    start = os.getpriority(os.PRIO_PROCESS, 0)
+    raised = start - 3 if os.geteuid() == 0 else start + 3
+    allowed = os.sched_getaffinity(0)
+    loop_cpu = max(allowed)
+    config = CONFIG + f"\n[process]\nnice = {raised}\ncpus = [{loop_cpu}]\n"
+    with running_daemon(tmp_path, config, env={"TV_TOKEN": TOKEN}) as daemon:
         status, _ = daemon.post(f"/webhook/tv?token={TOKEN}", {"action": "buy", "symbol": "EURUSD", "volume": 0.1})
         assert status == 200
-        tasks = os.listdir(f"/proc/{daemon.process.pid}/task")
-        assert len(tasks) > 1
-        for task in tasks:
-            assert os.getpriority(os.PRIO_PROCESS, int(task)) == 5
-        assert "Priority: nice 5" in daemon.stdout.read_text()
+        seen = niceness()
+        loop_name = [name for name in seen if name.endswith(f"#{daemon.process.pid}")]
+        loop = [seen[name] for name in loop_name]
+        helpers = {name: nice for name, nice in seen.items() if name.startswith(("mirror-log-writ", "journal-fsync"))}
+        assert loop == [raised]
+        assert len(helpers) == 2, sorted(seen.items())
+        if os.geteuid() == 0:  # putting a helper back above a raised nice needs the privilege
+            assert set(helpers.values()) == {start}, sorted(seen.items())
+        assert os.sched_getaffinity(daemon.process.pid) == {loop_cpu}
+        for name in helpers:
+            assert os.sched_getaffinity(int(name.rsplit("#", 1)[1])) == allowed, name
+        said = daemon.stdout.read_text()
+        assert f"Priority: event loop at nice {raised}, helper threads at {start}" in said
+        assert f"CPUs: event loop on [{loop_cpu}], helper threads on {sorted(allowed)}" in said
