@@ -160,6 +160,25 @@ def _decimal(value: Any, path: str) -> Decimal:
     return number
 
 
+def _is_whole(value: Any) -> bool:
+    """An integer, and not TOML's ``true``/``false`` (which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _process(table: Mapping[str, Any]) -> tuple[int, frozenset[int] | None]:
+    """``[process]``: the event loop thread's niceness and CPUs."""
+    _unknown(table, ("nice", "cpus"), "process")
+    nice = table.get("nice", 0)
+    if not _is_whole(nice) or not -20 <= nice <= 19:
+        raise ConfigError("must be a whole number from -20 (highest priority) to 19", "process.nice")
+    cpus = table.get("cpus")
+    if cpus is None:
+        return nice, None
+    if not isinstance(cpus, list) or not cpus or not all(_is_whole(c) and c >= 0 for c in cpus):
+        raise ConfigError("must be a non-empty list of CPU numbers, e.g. [0] or [2, 3]", "process.cpus")
+    return nice, frozenset(cpus)
+
+
 def _table(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError("must be a table", path)
@@ -355,20 +374,9 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
     if warm_interval != 0 and not 0.0005 <= warm_interval <= 60:
         raise ConfigError("must be 0 (off) or between 0.0005 and 60 seconds", "router.warm_interval")
     warm_followers = router.get("warm_followers", 1)
-    if not isinstance(warm_followers, int) or isinstance(warm_followers, bool) or warm_followers < 0:
+    if not _is_whole(warm_followers) or warm_followers < 0:
         raise ConfigError("must be a whole number of followers, 0 or more", "router.warm_followers")
-    process = _table(raw.get("process", {}), "process")
-    _unknown(process, ("nice", "cpus"), "process")
-    nice = process.get("nice", 0)
-    if not isinstance(nice, int) or isinstance(nice, bool) or not -20 <= nice <= 19:
-        raise ConfigError("must be a whole number from -20 (highest priority) to 19", "process.nice")
-    cpus = process.get("cpus")
-    if cpus is not None and (
-        not isinstance(cpus, list)
-        or not cpus
-        or any(not isinstance(c, int) or isinstance(c, bool) or c < 0 for c in cpus)
-    ):
-        raise ConfigError("must be a non-empty list of CPU numbers, e.g. [0] or [2, 3]", "process.cpus")
+    nice, cpus = _process(_table(raw.get("process", {}), "process"))
     aliases = _symbol_map(raw.get("symbols", {}).get("aliases", {}), "symbols.aliases") if "symbols" in raw else {}
 
     sources: list[SourceConfig] = []
@@ -479,7 +487,7 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
         warm_interval=warm_interval,
         warm_followers=warm_followers,
         nice=nice,
-        cpus=frozenset(cpus) if cpus is not None else None,
+        cpus=cpus,
     )
 
 

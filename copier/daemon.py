@@ -255,7 +255,7 @@ class Daemon:
 
 def run(config: Config, **kwargs: Any) -> None:
     """Run the daemon on uvloop (asyncio where uvloop is unavailable) until SIGINT or SIGTERM,
-    its event loop's thread at the configured priority (``process.nice``)."""
+    its event loop's thread at the configured priority and CPUs (``[process]``)."""
     for said in (raise_loop_thread(config.nice), pin_loop_thread(config.cpus)):
         if said:
             print(said, file=kwargs.get("out") or sys.stdout, flush=True)

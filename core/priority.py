@@ -5,8 +5,8 @@ The thread that reads webhooks and writes orders is the one whose delays a follo
 threads (the mirror log writer, the journal's fsync, file work in the default executor) wake right
 after a fan-out; at the loop's priority they would take the CPU from whatever the orders just woke
 (on one machine, the venue simulators of a benchmark; in production, the terminal or browser the
-trader runs beside the daemon). So only the loop's thread is raised, and every helper thread puts
-itself back to the priority the process started with.
+trader runs beside the daemon). So only the loop's thread is raised and pinned, and every helper
+thread puts itself back to the priority and CPUs the process started with.
 """
 
 from __future__ import annotations
