@@ -83,8 +83,9 @@ class Connector(Protocol):
     async def recent_orders(self, prefix: str, since_ms: int, symbols: Collection[str] = ()) -> list[VenueOrder]:
         """Orders the venue holds whose client order id starts with ``prefix``, created at or after
         ``since_ms`` (Unix milliseconds, venue clock): its open orders and its order history, as far
-        back as the venue keeps it. Market and limit orders; conditional orders only where the venue
-        lists them with the others (Bybit), not from separate algo-order endpoints.
+        back as the venue keeps it. Market and limit orders, and stop entries where the venue lists
+        them: with the others (Bybit) or from its algo-order list (OKX's live ``trigger`` orders; a
+        triggered one is listed as the order it placed). Binance's conditional orders are not listed.
 
         ``symbols`` names venue symbols worth asking about, for a venue that can only be asked per
         symbol; others ignore it. Raises only the typed errors of :mod:`core.errors`.

@@ -680,9 +680,11 @@ class OkxConnector:
         return None
 
     async def recent_orders(self, prefix: str, since_ms: int, symbols: Collection[str] = ()) -> list[VenueOrder]:
-        """Open swap orders (``GET /api/v5/trade/orders-pending``) and the order history
-        (``orders-history``, which reaches 7 days back) under client ids starting with ``prefix``,
-        created at or after ``since_ms``; newest first at OKX, paged with ``after``."""
+        """Open swap orders (``GET /api/v5/trade/orders-pending``), the order history
+        (``orders-history``, which reaches 7 days back) and the live stop entries
+        (``orders-algo-pending``, ``ordType=trigger``) under client ids starting with ``prefix``,
+        created at or after ``since_ms``; newest first at OKX, paged with ``after``. Position SL/TP
+        algo orders are not orders of a signal of their own and are not listed."""
         since_ms = max(since_ms, self._client.now_ms() - _HISTORY_MS + 60_000)
         rows: dict[str, dict[str, Any]] = {}
         for endpoint, extra in (("orders-pending", {}), ("orders-history", {"begin": str(since_ms)})):
@@ -701,12 +703,36 @@ class OkxConnector:
         found = []
         for row in rows.values():
             spec = self._specs.get(str(row.get("instId", "")))
-            if spec is None or not str(row.get("clOrdId", "")).startswith(prefix):
+            if spec is None or not parse.order_client_id(row).startswith(prefix):
                 continue
             order = parse.venue_order(row, spec)
             if order is not None and order.time_ms >= since_ms:
                 found.append(order)
+        for row in await self._live_stop_entries():
+            spec = self._specs.get(str(row.get("instId", "")))
+            if spec is None or not str(row.get("algoClOrdId", "")).startswith(prefix):
+                continue
+            order = parse.venue_algo_order(row, spec)
+            if order is not None and order.time_ms >= since_ms:
+                found.append(order)
         return sorted(found, key=lambda order: (order.time_ms, order.venue_order_id or ""))
+
+    async def _live_stop_entries(self) -> list[dict[str, Any]]:
+        """The account's live ``trigger`` algo orders (stop entries): ``orders-algo-pending``, newest
+        first, paged with ``after``. One that has triggered is an ordinary order by then, and the
+        order lists above carry it under its ``algoClOrdId``."""
+        params = {"instType": "SWAP", "ordType": "trigger", "limit": str(_PAGE)}
+        rows: list[dict[str, Any]] = []
+        for _ in range(_MAX_PAGES):
+            self._client.acquire("orders-algo-pending")
+            payload = await self._client.request("GET", "/api/v5/trade/orders-algo-pending", params=params)
+            page = list(payload.get("data") or [])
+            rows.extend(page)
+            if len(page) < _PAGE:
+                return rows
+            params = {**params, "after": str(page[-1].get("algoId", ""))}
+        log.warning("okx %s: orders-algo-pending cut at %d pages", self.name, _MAX_PAGES)
+        return rows
 
     async def _algo_row(self, cid: str) -> dict[str, Any] | None:
         self._client.acquire("orders-algo-pending")

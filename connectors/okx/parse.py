@@ -375,6 +375,35 @@ _VENUE_ORDER_STATUS = {
 }
 
 
+def order_client_id(row: dict[str, Any]) -> str:
+    """An order row's client id: its own ``clOrdId``, or for the order a stop entry placed when it
+    triggered (which has none), the stop entry's ``algoClOrdId``."""
+    return str(row.get("clOrdId") or row.get("algoClOrdId") or "")
+
+
+def venue_algo_order(row: dict[str, Any], spec: SwapSpec) -> VenueOrder | None:
+    """One live ``trigger`` row of ``orders-algo-pending`` (a stop entry not yet triggered) as a
+    pending :class:`VenueOrder`: STOP at its trigger price, its venue id the algo id (``algo:…``)."""
+    side = {"buy": Side.BUY, "sell": Side.SELL}.get(str(row.get("side", "")))
+    algo_id = str(row.get("algoId") or "")
+    if side is None or not algo_id or str(row.get("state", "")) != "live":
+        return None
+    return VenueOrder(
+        client_order_id=str(row.get("algoClOrdId", "")),
+        symbol=spec.inst_id,
+        side=side,
+        volume=spec.to_base(decimal(row.get("sz"))),
+        filled_volume=ZERO,
+        status=ReportStatus.ACCEPTED,
+        venue_order_id=ALGO_ORDER_PREFIX + algo_id,
+        position_id=position_id(spec.inst_id, str(row.get("posSide") or "net")),
+        average_price=None,
+        time_ms=int(decimal(row.get("cTime"))),
+        order_type=OrderType.STOP,
+        price=optional_decimal(row.get("triggerPx")),
+    )
+
+
 def venue_order(row: dict[str, Any], spec: SwapSpec) -> VenueOrder | None:
     """One row of ``orders-pending`` / ``orders-history`` as a :class:`VenueOrder`, with sizes
     converted from contracts to base quantity (None for a state or side it does not know)."""
@@ -389,7 +418,7 @@ def venue_order(row: dict[str, Any], spec: SwapSpec) -> VenueOrder | None:
     limit = str(row.get("ordType", "")) != "market"
     ord_id = str(row.get("ordId") or "")
     return VenueOrder(
-        client_order_id=str(row.get("clOrdId", "")),
+        client_order_id=order_client_id(row),
         symbol=spec.inst_id,
         side=side,
         volume=spec.to_base(decimal(row.get("sz"))),

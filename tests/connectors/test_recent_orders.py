@@ -10,7 +10,8 @@ from decimal import Decimal
 from connectors.binance import BinanceConfig, BinanceConnector
 from connectors.bybit import BybitConfig, BybitConnector
 from connectors.okx import OkxConfig, OkxConnector
-from core.enums import Side
+from connectors.okx.parse import ALGO_ORDER_PREFIX
+from core.enums import OrderType, Side
 from core.orders import CLIENT_ID_PREFIX, ReportStatus, client_order_id
 from tests.venues.binance_sim import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceSim
 from tests.venues.bybit_sim import BybitSim
@@ -78,6 +79,42 @@ async def test_okx_pages_through_pending_orders_and_history():
         assert statuses.count(ReportStatus.FILLED) == 130 and statuses.count(ReportStatus.ACCEPTED) == 105
         assert all(o.volume == Decimal("0.01") and o.side is Side.BUY for o in found)
         assert [o.time_ms for o in found] == sorted(o.time_ms for o in found)
+
+
+async def test_okx_lists_stop_entries_live_and_triggered_but_not_position_sl_tp():
+    """A stop entry is an algo order at OKX, listed apart from the others; once it triggers, the
+    order it places carries the stop entry's ``algoClOrdId`` and no ``clOrdId`` of its own."""
+    async with OkxSim() as sim:
+        mark = sim.prices["BTC-USDT-SWAP"]
+
+        def stop_entry(client_id: str, trigger: Decimal) -> None:
+            sim.place_algo({"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "trigger",
+                            "sz": "2", "triggerPx": str(trigger), "orderPx": "-1", "algoClOrdId": client_id})
+
+        stop_entry(cid("stop-live"), mark + 1000)
+        stop_entry(cid("stop-fired"), mark + 200)
+        stop_entry("other2", mark + 2000)  # another program's
+        sim.set_price("BTC-USDT-SWAP", mark + 500)  # triggers the second: a market buy
+        sim.place_algo({"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "sell", "ordType": "conditional",
+                        "sz": "1", "slTriggerPx": str(mark - 5000), "algoClOrdId": cid("position-sl")})
+        connector = OkxConnector(OkxConfig(
+            name="recent", api_key=API_KEY, api_secret=API_SECRET, passphrase=PASSPHRASE, base_url=sim.base_url,
+            ws_url=sim.ws_url))
+        await connector.start()
+        try:
+            found = {o.client_order_id: o for o in await connector.recent_orders(CLIENT_ID_PREFIX, an_hour_ago())}
+            assert set(found) == {cid("stop-live"), cid("stop-fired")}
+            live, fired = found[cid("stop-live")], found[cid("stop-fired")]
+            assert live.status is ReportStatus.ACCEPTED and live.order_type is OrderType.STOP
+            assert live.price == mark + 1000 and live.filled_volume == 0 and live.volume == Decimal("0.02")
+            assert live.venue_order_id is not None and live.venue_order_id.startswith(ALGO_ORDER_PREFIX)
+            assert fired.status is ReportStatus.FILLED and fired.filled_volume == Decimal("0.02")
+            assert fired.venue_order_id is not None and not fired.venue_order_id.startswith(ALGO_ORDER_PREFIX)
+            # The venue id of the live one is what a cancel of its adopted link uses.
+            algo_id = live.venue_order_id.removeprefix(ALGO_ORDER_PREFIX)
+            assert sim.algos[algo_id]["algoClOrdId"] == cid("stop-live")
+        finally:
+            await connector.stop()
 
 
 async def test_bybit_pages_with_the_cursor():

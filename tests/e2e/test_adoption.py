@@ -15,7 +15,7 @@ import pytest
 from copier.journal import read_records
 from copier.recovery import ADOPTED_SOURCE, ADOPTION_REASON
 from core.connector import Connector
-from core.enums import Side
+from core.enums import OrderType, Side
 from core.orders import ExecutionReport, IntentKind, OrderIntent, client_order_id
 from tests.e2e.daemon import RunningDaemon, running_daemon
 from tests.e2e.sims import SimProcess, simulators
@@ -122,3 +122,33 @@ def test_an_order_the_journal_lost_is_adopted_once(tmp_path, venue):
             assert len(events(daemon, "order_adopted")) == 1
             records = list(read_records(daemon.data / "journal"))
             assert [r["cid"] for r in records if r.get("t") == "adopted"] == [LOST]
+
+
+def test_a_stop_entry_the_journal_lost_is_adopted_as_a_pending_order(tmp_path):
+    """OKX keeps stop entries apart from its other orders (algo orders): a live one under Copier's
+    prefix is found and linked as pending, under its algo id, which is what cancels it later."""
+    stop = client_order_id("tv", "stop-entry-before-the-power-cut", "tv>follower", 0)
+    with simulators("okx") as (sim,):
+
+        async def place() -> ExecutionReport:
+            conn = connector_for(sim)
+            await conn.start()
+            try:
+                return await conn.submit(OrderIntent(
+                    kind=IntentKind.OPEN, client_order_id=stop, symbol=SYMBOL["okx"], side=Side.BUY,
+                    volume=Decimal("0.010"), order_type=OrderType.STOP, price=Decimal("90000")))
+            finally:
+                await conn.stop()
+
+        placed = asyncio.run(place())
+        assert placed.venue_order_id is not None and placed.venue_order_id.startswith("algo:")
+
+        with running_daemon(tmp_path, config(sim)) as daemon:
+            [summary] = eventually_sync(lambda: events(daemon, "adoption"), timeout=30)
+            assert summary["status"] == "done" and summary["detail"]["adopted"] == 1, summary
+            [adopted] = events(daemon, "order_adopted")
+            assert adopted["client_order_id"] == stop and adopted["status"] == "accepted"
+            assert adopted["venue_order_id"] == placed.venue_order_id
+            records = list(read_records(daemon.data / "journal"))
+            [record] = [r for r in records if r.get("t") == "adopted"]
+            assert record["cid"] == stop and record["link"]["pending"] is True

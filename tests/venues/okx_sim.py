@@ -524,6 +524,9 @@ class OkxSim:
             "cTime": now,
             "uTime": now,
             "attachAlgoOrds": list(args.get("attachAlgoOrds") or []),
+            # Set on the order a stop entry places when it triggers, as at OKX.
+            "algoId": str(args.get("algoId") or ""),
+            "algoClOrdId": str(args.get("algoClOrdId") or ""),
         }
         self.orders[ord_id] = order
         if cid:
@@ -748,6 +751,7 @@ class OkxSim:
             if algo["posSide"] != "net":
                 args["posSide"] = algo["posSide"]
             args["attachAlgoOrds"] = algo.get("attachAlgoOrds") or []
+            args.update(algoId=algo["algoId"], algoClOrdId=algo["algoClOrdId"])
         else:
             sl = Decimal(algo["slTriggerPx"]) if algo.get("slTriggerPx") else None
             tp = Decimal(algo["tpTriggerPx"]) if algo.get("tpTriggerPx") else None
