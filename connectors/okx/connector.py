@@ -686,52 +686,38 @@ class OkxConnector:
         created at or after ``since_ms``; newest first at OKX, paged with ``after``. Position SL/TP
         algo orders are not orders of a signal of their own and are not listed."""
         since_ms = max(since_ms, self._client.now_ms() - _HISTORY_MS + 60_000)
-        rows: dict[str, dict[str, Any]] = {}
+        swaps = {"instType": "SWAP", "limit": str(_PAGE)}
+        orders: dict[str, dict[str, Any]] = {}
         for endpoint, extra in (("orders-pending", {}), ("orders-history", {"begin": str(since_ms)})):
-            params = {"instType": "SWAP", "limit": str(_PAGE), **extra}
-            for _ in range(_MAX_PAGES):
-                self._client.acquire(endpoint)
-                payload = await self._client.request("GET", f"/api/v5/trade/{endpoint}", params=params)
-                page = list(payload.get("data") or [])
-                for row in page:
-                    rows[str(row.get("ordId", ""))] = row
-                if len(page) < _PAGE or any(int(parse.decimal(row.get("cTime"))) < since_ms for row in page):
-                    break
-                params = {**params, "after": str(page[-1].get("ordId", ""))}
-            else:
-                log.warning("okx %s: %s cut at %d pages", self.name, endpoint, _MAX_PAGES)
+            for row in await self._pages(endpoint, {**swaps, **extra}, "ordId", since_ms):
+                orders[str(row.get("ordId", ""))] = row
+        # A stop entry is an algo order until it triggers; the order it then places carries its
+        # algoClOrdId, which parse.order_client_id reads for both.
+        stops = await self._pages("orders-algo-pending", {**swaps, "ordType": "trigger"}, "algoId", since_ms)
         found = []
-        for row in rows.values():
-            spec = self._specs.get(str(row.get("instId", "")))
-            if spec is None or not parse.order_client_id(row).startswith(prefix):
-                continue
-            order = parse.venue_order(row, spec)
-            if order is not None and order.time_ms >= since_ms:
-                found.append(order)
-        for row in await self._live_stop_entries():
-            spec = self._specs.get(str(row.get("instId", "")))
-            if spec is None or not str(row.get("algoClOrdId", "")).startswith(prefix):
-                continue
-            order = parse.venue_algo_order(row, spec)
-            if order is not None and order.time_ms >= since_ms:
-                found.append(order)
+        for rows, convert in ((orders.values(), parse.venue_order), (stops, parse.venue_algo_order)):
+            for row in rows:
+                spec = self._specs.get(str(row.get("instId", "")))
+                if spec is None or not parse.order_client_id(row).startswith(prefix):
+                    continue
+                order = convert(row, spec)
+                if order is not None and order.time_ms >= since_ms:
+                    found.append(order)
         return sorted(found, key=lambda order: (order.time_ms, order.venue_order_id or ""))
 
-    async def _live_stop_entries(self) -> list[dict[str, Any]]:
-        """The account's live ``trigger`` algo orders (stop entries): ``orders-algo-pending``, newest
-        first, paged with ``after``. One that has triggered is an ordinary order by then, and the
-        order lists above carry it under its ``algoClOrdId``."""
-        params = {"instType": "SWAP", "ordType": "trigger", "limit": str(_PAGE)}
+    async def _pages(self, endpoint: str, params: dict[str, str], id_field: str, since_ms: int) -> list[dict[str, Any]]:
+        """The rows of a newest-first OKX list, page after page (``after`` the last row's
+        ``id_field``), until a short page or one that reaches back before ``since_ms``."""
         rows: list[dict[str, Any]] = []
         for _ in range(_MAX_PAGES):
-            self._client.acquire("orders-algo-pending")
-            payload = await self._client.request("GET", "/api/v5/trade/orders-algo-pending", params=params)
+            self._client.acquire(endpoint)
+            payload = await self._client.request("GET", f"/api/v5/trade/{endpoint}", params=params)
             page = list(payload.get("data") or [])
             rows.extend(page)
-            if len(page) < _PAGE:
+            if len(page) < _PAGE or any(int(parse.decimal(row.get("cTime"))) < since_ms for row in page):
                 return rows
-            params = {**params, "after": str(page[-1].get("algoId", ""))}
-        log.warning("okx %s: orders-algo-pending cut at %d pages", self.name, _MAX_PAGES)
+            params = {**params, "after": str(page[-1].get(id_field, ""))}
+        log.warning("okx %s: %s cut at %d pages", self.name, endpoint, _MAX_PAGES)
         return rows
 
     async def _algo_row(self, cid: str) -> dict[str, Any] | None:
