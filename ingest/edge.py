@@ -1,8 +1,7 @@
-"""The ingest edge: an aiohttp server with only the webhook routes, meant to face the internet."""
+"""The ingest edge: an HTTP server with only the webhook route, meant to face the internet."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import time
@@ -11,12 +10,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from core.errors import ParseError
 from core.mirror import MirrorLog
 from core.router import SubmitResult
 from core.signal import Signal
+from ingest.http import HttpServer, Request, Response
 from ingest.tradingview.options import AlertOptions
 from ingest.tradingview.parse import build_signal, check_age, read_alert
 from ingest.tradingview.placeholders import find_placeholders
@@ -44,12 +43,16 @@ class WebhookSource:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _json(status: int, payload: dict[str, Any]) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json")
+def _json(status: int, payload: dict[str, Any], headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    return Response(status, orjson.dumps(payload), headers=headers)
 
 
 class IngestEdge:
-    """Serves ``POST /webhook/{source}``: authenticate, parse, submit, answer."""
+    """Serves ``POST /webhook/{source}``: authenticate, parse, submit, answer.
+
+    The HTTP server is :class:`~ingest.http.HttpServer`; the whole request is handled synchronously
+    in the read that completes it, so ``t0`` is the moment the edge holds the complete input.
+    """
 
     def __init__(
         self,
@@ -65,41 +68,26 @@ class IngestEdge:
             name: AlertOptions.from_mapping(s.options, f"sources.{name}", strict=s.kind == "tradingview")
             for name, s in self._sources.items()
         }
-        self._read_timeout = read_timeout
         self._submit = submit
         self._mirror = mirror
-        self._max_body = max_body
-        self.app = web.Application(client_max_size=max_body)
-        self.app.router.add_post("/webhook/{source}", self._webhook)
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._server = HttpServer(self, max_body=max_body, read_timeout=read_timeout)
         self.accepting = True
         self._last_body: dict[str, bytes] = {}
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (port 0 picks one) and return the bound port."""
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        self._site = web.TCPSite(self._runner, host, port, reuse_address=True)
-        await self._site.start()
-        server = self._site._server
-        sockets = getattr(server, "sockets", None) or []
-        return int(sockets[0].getsockname()[1]) if sockets else port
+        return await self._server.start(host, port)
 
     async def stop_intake(self) -> None:
-        """Refuse new webhooks (503) and stop listening; requests in flight finish."""
+        """Refuse new webhooks (503) and stop listening."""
         self.accepting = False
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
+        self._server.stop_listening()
 
     async def close(self) -> None:
-        await self.stop_intake()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        self.accepting = False
+        self._server.close()
 
-    def _reject(self, source: str, status: int, error: str, field: str | None = None, **extra: Any) -> web.Response:
+    def _reject(self, source: str, status: int, error: str, field: str | None = None, **extra: Any) -> Response:
         self._mirror.emit(
             "signal_rejected",
             source=source,
@@ -113,16 +101,28 @@ class IngestEdge:
         payload.update(extra)
         return _json(status, payload)
 
-    def _refuse(self, source: str, exc: ParseError, body: bytes) -> web.Response:
+    def _refuse(self, source: str, exc: ParseError, body: bytes) -> Response:
         if exc.field == "placeholders":
             found = find_placeholders(body.decode("utf-8", "replace"))
             return self._reject(source, exc.status, exc.reason, exc.field, placeholders=list(found))
         return self._reject(source, exc.status, exc.reason, exc.field)
 
-    async def _webhook(self, request: web.Request) -> web.Response:
+    def refuse(self, path: str, status: int, reason: str) -> Response:
+        """The answer to a request the HTTP server refused before it was complete (400, 408, 413,
+        431); logged as a rejection when it was meant for a known source."""
+        name = _source_name(path)
+        if name is not None and name in self._sources:
+            return self._reject(name, status, reason)
+        return _json(status, {"ok": False, "error": reason})
+
+    def handle(self, request: Request) -> Response:
         """Answer at once: nothing here waits on a disk, a database or a venue."""
-        t0 = time.monotonic_ns()
-        name = request.match_info["source"]
+        t0 = request.received_ns
+        name = _source_name(request.path)
+        if name is None:
+            return _json(404, {"ok": False, "error": f"no such path {request.path!r}: post to /webhook/{{source}}"})
+        if request.method != "POST":
+            return _json(405, {"ok": False, "error": "webhooks are sent with POST"}, (("Allow", "POST"),))
         source = self._sources.get(name)
         if source is None:
             return _json(404, {"ok": False, "error": f"unknown source {name!r}"})
@@ -130,15 +130,7 @@ class IngestEdge:
             return _json(503, {"ok": False, "error": "shutting down; retry"})
         if source.allow_ips is not None and request.remote not in source.allow_ips:
             return self._reject(name, 403, f"address {request.remote} is not on source {name!r}'s allow-list")
-        if request.content_length is not None and request.content_length > self._max_body:
-            return self._reject(name, 413, f"body of {request.content_length} bytes exceeds {self._max_body}")
-        try:
-            async with asyncio.timeout(self._read_timeout):
-                body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self._reject(name, 413, f"body exceeds {self._max_body} bytes")
-        except TimeoutError:
-            return self._reject(name, 408, f"the body did not arrive within {self._read_timeout:g} s")
+        body = request.body
         options = self._options[name]
         query_token = request.query.get("token")
         if source.token is not None and query_token is not None and not _same(query_token, source.token):
@@ -173,14 +165,15 @@ class IngestEdge:
         self._last_body[name] = body
         if not result.accepted:
             return _json(200, {"ok": True, "duplicate": True, "signal_id": result.duplicate_of})
-        # One turn of the loop lets the follower lanes, already woken by submit, hand their orders
-        # to the venues before this answer is written.
-        await asyncio.sleep(0)
+        # The server writes this answer after the loop's current turn, in which the follower
+        # lanes woken by submit hand their orders to the venues.
         return _json(200, {"ok": True, "signal_id": result.signal_id, "followers": result.followers})
 
     def rehearse(self) -> list[Signal]:
-        """Read and interpret each source's last accepted body again, as a webhook would, and
-        return the signals (not submitted): the parse stays in the CPU caches between alerts."""
+        """Parse the last request again (:meth:`HttpServer.rehearse`), read and interpret each
+        source's last accepted body again, as a webhook would, and return the signals (not
+        submitted): the way in stays in the CPU caches between alerts."""
+        self._server.rehearse()
         signals = []
         for name, body in self._last_body.items():
             options = self._options[name]
@@ -190,6 +183,14 @@ class IngestEdge:
             except ParseError:
                 continue
         return signals
+
+
+def _source_name(path: str) -> str | None:
+    """``name`` of ``/webhook/{name}``; None for any other path."""
+    prefix, _, name = path.partition("/webhook/")
+    if prefix or not name or "/" in name:
+        return None
+    return name
 
 
 def _same(given: str, expected: str) -> bool:

@@ -167,3 +167,16 @@ async def test_rejections_reach_the_mirror_log(tmp_path):
             return [line for line in lines if '"signal_rejected"' in line and "placeholders" in line]
 
         assert await eventually(logged)
+
+
+async def test_other_paths_and_methods_get_a_json_answer_that_says_what_is_served(tmp_path):
+    async with edge_harness(tmp_path) as edge:
+        base = edge.url.removesuffix("/webhook/tv")
+        async with edge.session.get(edge.url) as response:
+            assert (response.status, response.headers["Allow"]) == (405, "POST")
+            assert "POST" in (await response.json())["error"]
+        async with edge.session.post(base + "/hook/tv", data=b"x") as response:
+            assert response.status == 404
+            assert "/webhook/{source}" in (await response.json())["error"]
+        async with edge.session.post(base + "/webhook/other", data=b"x") as response:
+            assert (response.status, (await response.json())["error"]) == (404, "unknown source 'other'")
