@@ -170,10 +170,8 @@ class IngestEdge:
         return _json(200, {"ok": True, "signal_id": result.signal_id, "followers": result.followers})
 
     def rehearse(self) -> list[Signal]:
-        """Parse the last request again (:meth:`HttpServer.rehearse`), read and interpret each
-        source's last accepted body again, as a webhook would, and return the signals (not
-        submitted): the way in stays in the CPU caches between alerts."""
-        self._server.rehearse()
+        """Read and interpret each source's last accepted body again, as a webhook would, and
+        return the signals (not submitted): the parse stays in the CPU caches between alerts."""
         signals = []
         for name, body in self._last_body.items():
             options = self._options[name]

@@ -206,15 +206,3 @@ async def test_answer_is_written_after_the_work_the_request_scheduled():
         client.close()
         server.close()
 
-
-async def test_rehearsal_parses_the_last_request_again_without_answering_or_handling():
-    async with serving() as (recorder, server, port):
-        assert server.rehearse() == 0  # nothing has arrived yet
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(post("/r", b"body"))
-        await read_response(reader)
-        assert server.rehearse() == 1 and server.rehearse() == 1
-        assert [r.path for r in recorder.requests] == ["/r"]  # the handler saw only the real one
-        writer.write(post("/s", b"next"))
-        assert (await read_response(reader))[2] == b"/s|next"  # no stray answer on the connection
-        writer.close()
