@@ -89,8 +89,8 @@ class _Date:
         return cls.value
 
 
-def encode_response(response: Response, *, close: bool) -> bytes:
-    """The bytes of ``response`` as an HTTP/1.1 answer."""
+def encode_response(response: Response, *, close: bool, head: bool = False) -> bytes:
+    """The bytes of ``response`` as an HTTP/1.1 answer (without its body for a HEAD request)."""
     lines = [
         f"HTTP/1.1 {response.status} {HTTPStatus(response.status).phrase}",
         f"Content-Type: {response.content_type}",
@@ -100,7 +100,7 @@ def encode_response(response: Response, *, close: bool) -> bytes:
     lines.extend(f"{name}: {value}" for name, value in response.headers)
     if close:
         lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else response.body)
 
 
 class HttpServer:
@@ -299,13 +299,14 @@ class _Connection(asyncio.Protocol):
         except Exception:
             log.exception("webhook handler failed on %s %s", request.method, request.path)
             response = Response(500, b'{"ok": false, "error": "internal error"}')
-        self._loop.call_soon(self._write, response, request.headers is self._last_headers, False)
+        close = request.headers is self._last_headers
+        self._loop.call_soon(self._write, response, close, False, request.method == "HEAD")
 
-    def _write(self, response: Response, close: bool, refused: bool) -> None:
+    def _write(self, response: Response, close: bool, refused: bool, head: bool = False) -> None:
         transport = self._transport
         if transport is None:
             return
-        transport.write(encode_response(response, close=close or refused))
+        transport.write(encode_response(response, close=close or refused, head=head))
         if refused:
             # Half-close and keep reading (and dropping) until the client closes or the linger
             # ends, so the client reads this answer rather than a reset.

@@ -86,6 +86,16 @@ async def test_connection_close_is_honoured_and_nothing_after_it_is_read():
         assert [r.path for r in recorder.requests] == ["/last"]
 
 
+async def test_head_answer_has_no_body_and_the_connection_serves_on():
+    async with serving() as (recorder, _, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n" + post("/next", b"n"))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: 3\r\n" in head  # "/h|"
+        assert (await read_response(reader))[2] == b"/next|n"  # no body bytes came in between
+        writer.close()
+
+
 async def test_chunked_body_is_assembled():
     async with serving() as (recorder, _, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
