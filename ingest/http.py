@@ -41,7 +41,8 @@ LINGER = 2.0
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One complete request. ``received_ns`` is ``time.monotonic_ns()`` at the read that completed it."""
+    """One complete request. ``received_ns`` is ``time.monotonic_ns()`` at the read that completed it;
+    ``keep_alive`` False means its answer ends the connection."""
 
     method: str
     path: str
@@ -50,6 +51,7 @@ class Request:
     body: bytes
     remote: str | None
     received_ns: int
+    keep_alive: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +155,6 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, server: HttpServer) -> None:
         self._server = server
-        self._handler = server.handler
         self._loop = asyncio.get_running_loop()
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
@@ -171,7 +172,6 @@ class _Connection(asyncio.Protocol):
         self._last_active = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False  # no further request is read
-        self._last_headers: dict[str, str] | None = None  # of the request whose answer closes
         self._refused = False
         self._paused = False
 
@@ -215,10 +215,6 @@ class _Connection(asyncio.Protocol):
             self._head_size += len(data)
         try:
             self._parser.feed_data(data)
-            if self._in_head and self._head_size > self._server.max_head:
-                raise _Refused(431, f"request head over {self._server.max_head} bytes")
-        except _Refused as refused:
-            self._refuse(refused.status, refused.reason)
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, _Refused):
@@ -231,6 +227,8 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if not self._closing:  # bytes after a request that asked to close are dropped
                 self._refuse(400, f"malformed HTTP request: {exc}")
+        if self._in_head and self._head_size > self._server.max_head:
+            self._refuse(431, f"request head over {self._server.max_head} bytes")
         complete, self._complete = self._complete, []
         for request in complete:
             self._answer(request)
@@ -275,6 +273,7 @@ class _Connection(asyncio.Protocol):
         self._last_active = self._loop.time()
         url = httptools.parse_url(self._url)
         query = url.query.decode("latin-1") if url.query else ""
+        keep_alive = self._parser.should_keep_alive()
         self._complete.append(
             Request(
                 method=self._parser.get_method().decode("latin-1"),
@@ -284,37 +283,40 @@ class _Connection(asyncio.Protocol):
                 body=b"".join(self._body),
                 remote=self._remote,
                 received_ns=self._stamp,
+                keep_alive=keep_alive,
             )
         )
-        if not self._parser.should_keep_alive():
-            # The answer to this request ends the connection; nothing after it is read.
-            self._closing = True
-            self._last_headers = self._headers
+        if not keep_alive:
+            self._closing = True  # nothing after this request is read
 
     # -- answers ----------------------------------------------------------------------------
 
     def _answer(self, request: Request) -> None:
         try:
-            response = self._handler.handle(request)
+            response = self._server.handler.handle(request)
         except Exception:
             log.exception("webhook handler failed on %s %s", request.method, request.path)
             response = Response(500, b'{"ok": false, "error": "internal error"}')
-        close = request.headers is self._last_headers
-        self._loop.call_soon(self._write, response, close, False, request.method == "HEAD")
+        self._loop.call_soon(self._write, response, not request.keep_alive, request.method == "HEAD")
 
-    def _write(self, response: Response, close: bool, refused: bool, head: bool = False) -> None:
+    def _write(self, response: Response, close: bool, head: bool) -> None:
         transport = self._transport
         if transport is None:
             return
-        transport.write(encode_response(response, close=close or refused, head=head))
-        if refused:
-            # Half-close and keep reading (and dropping) until the client closes or the linger
-            # ends, so the client reads this answer rather than a reset.
-            if transport.can_write_eof():
-                transport.write_eof()
-            self._arm(self._loop.time() + LINGER)
-        elif close:
+        transport.write(encode_response(response, close=close, head=head))
+        if close:
             transport.close()
+
+    def _write_refusal(self, response: Response) -> None:
+        """Write a refusal, half-close, and keep reading (and dropping) until the client closes or
+        the linger ends, so the client reads this answer rather than a reset."""
+        transport = self._transport
+        if transport is None:
+            return
+        transport.write(encode_response(response, close=True))
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._arm(self._loop.time() + LINGER)
 
     def _refuse(self, status: int, reason: str) -> None:
         """Answer ``status`` after any earlier answers, and read no further request."""
@@ -329,11 +331,11 @@ class _Connection(asyncio.Protocol):
             except httptools.HttpParserInvalidURLError:
                 path = ""
         try:
-            response = self._handler.refuse(path, status, reason)
+            response = self._server.handler.refuse(path, status, reason)
         except Exception:
             log.exception("webhook refusal failed")
             response = Response(status)
-        self._loop.call_soon(self._write, response, True, True)
+        self._loop.call_soon(self._write_refusal, response)
 
     # -- the timer --------------------------------------------------------------------------
 
