@@ -14,7 +14,9 @@ one has finished at every follower. Reported per signal, from the daemon's own s
 * ``cpu`` — process CPU time per signal, the whole order life included (acks, pushes, logs).
 
 With ``--cprofile`` the profile covers only the synchronous fan-out (submit until the last lane
-has written), so the listing shows where the window goes.
+has written), so the listing shows where the window goes. ``--segments`` splits each follower's
+share of that window into stamped segments instead (:mod:`benchmarks.segments`), without a
+profiler's per-call cost.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from benchmarks.e2e.harness import (
     write_config,
 )
 from benchmarks.e2e.loadgen import body as webhook_body
+from benchmarks.segments import Segments
 from copier.config import load
 from copier.daemon import Daemon
 from ingest.tradingview import parse_alert
@@ -54,6 +57,9 @@ async def _run(args: argparse.Namespace, urls: list[dict[str, str]], folder: Pat
     router = daemon.router
     source = config.sources[0]
     profiler = cProfile.Profile() if args.cprofile else None
+    segments = Segments() if args.segments else None
+    if segments is not None:
+        segments.install()
     windows: list[float] = []
     cpu: list[float] = []
     try:
@@ -64,12 +70,17 @@ async def _run(args: argparse.Namespace, urls: list[dict[str, str]], folder: Pat
             c0 = time.process_time()
             if profiler is not None and measured:
                 profiler.enable()
+            if segments is not None:
+                segments.active = True
             result = router.submit(signal)
             assert result.accepted, result
-            if profiler is not None and measured:
+            if (profiler is not None and measured) or segments is not None:
                 # Every lane wakes in the next loop iteration and runs up to its write.
                 await asyncio.sleep(0)
-                profiler.disable()
+                if profiler is not None and measured:
+                    profiler.disable()
+                if segments is not None:
+                    segments.close(keep=measured)
             await router.drain()
             c1 = time.process_time()
             record = router.outcomes.get(signal.id)
@@ -82,10 +93,12 @@ async def _run(args: argparse.Namespace, urls: list[dict[str, str]], folder: Pat
                 cpu.append((c1 - c0) * 1e6)
             await asyncio.sleep(args.gap)
     finally:
+        if segments is not None:
+            segments.uninstall()
         await daemon.stop()
     if profiler is not None:
         profiler.dump_stats(args.cprofile)
-    return {"windows_us": windows, "cpu_us": cpu}
+    return {"windows_us": windows, "cpu_us": cpu, "segments": segments}
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -104,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-process", type=int, default=250, help="simulator accounts per process")
     add_read_first(parser)
     parser.add_argument("--cprofile", type=Path, help="write a cProfile of the fan-out windows here")
+    parser.add_argument("--segments", action="store_true", help="print each follower's share of the window by segment")
     parser.add_argument(
         "--nice",
         type=int,
@@ -128,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
         f"cpu/signal p50 {statistics.median(cpu):.0f} µs ({statistics.median(cpu) / n:.1f} µs per follower)",
         file=sys.stdout,
     )
+    if result["segments"] is not None:
+        print(result["segments"].report(n, statistics.median(windows)), file=sys.stdout)
 
 
 if __name__ == "__main__":

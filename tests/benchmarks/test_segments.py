@@ -1,0 +1,56 @@
+"""The fan-out's segment stamps (``fanout_profile --segments``) over a real router and OKX simulators."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from decimal import Decimal
+from pathlib import Path
+
+from aiohttp._websocket.writer import WebSocketWriter
+
+from benchmarks.segments import ORDER, Segments
+from core.enums import Action, Side
+from core.mirror import MirrorLog
+from core.router import Route, Router
+from core.signal import Signal
+from tests.connectors.test_okx import venue
+
+
+async def test_each_follower_of_a_fan_out_yields_every_segment_once(tmp_path: Path) -> None:
+    originals = (Router._execute, Router._plan_open, WebSocketWriter._write_websocket_frame)
+    mirror = MirrorLog(tmp_path / "mirror.jsonl", flush_interval=0.001)
+    mirror.start()
+    segments = Segments()
+    async with AsyncExitStack() as stack:
+        connectors = {}
+        for name in ("f1", "f2", "f3"):
+            _sim, connector = await stack.enter_async_context(venue(name=name))
+            connectors[name] = connector
+        router = Router(routes=[Route("tv", name) for name in connectors], connectors=connectors, mirror=mirror)
+        segments.install()
+        try:
+            for index, keep in enumerate((False, True)):
+                segments.active = True
+                signal = Signal("tv", Action.OPEN, "BTCUSDT", Side.BUY, volume=Decimal("0.01"), origin_id=f"s{index}")
+                assert router.submit(signal).accepted
+                await asyncio.sleep(0)  # every lane runs up to its write, as in fanout_profile
+                if keep:
+                    # Stamped on through the answers: the simulators' own frames (acks, pushes,
+                    # written by the same aiohttp writer in this process) are not an order's.
+                    await router.drain()
+                segments.close(keep=keep)
+                await router.drain()
+                assert not segments._stamps
+        finally:
+            segments.uninstall()
+            await router.stop()
+            await mirror.close()
+    assert (Router._execute, Router._plan_open, WebSocketWriter._write_websocket_frame) == originals
+    per_segment = segments._per_segment
+    # Only the kept fan-out counts; three followers, and the switch falls between them (two).
+    assert {name: len(per_segment[name]) for name in ORDER} == {
+        "dispatch": 3, "plan": 3, "order path": 3, "write": 3, "switch": 2,
+    }  # fmt: skip
+    assert all(value > 0 for values in per_segment.values() for value in values)
+    assert "sum of means" in segments.report(3, window_us=300.0)
