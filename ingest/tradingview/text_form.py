@@ -42,6 +42,8 @@ _EXPLICIT_LEVELS = {
     )
 }
 _KV_LINES = re.compile(r"[;\r\n]+")
+#: A space, then ``name=``, inside a value: pairs separated by spaces (``action=buy symbol=EURUSD``).
+_SPACED_PAIR = re.compile(r"\s[A-Za-z_][\w ]*=")
 _COMMANDS = frozenset(ACTIONS) | EA_COMMANDS
 _LICENSE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _COMMAND = re.compile(r"[A-Za-z_]{2,24}")
@@ -144,7 +146,16 @@ def _keyvalue(text: str) -> dict[str, Any]:
             raise ParseError(_spaced_words(words, piece), status=400)
         if key in fields:
             raise ParseError(f"{name.strip()!r} is given twice", name.strip(), 422)
-        fields[key] = _unquote(value)
+        unquoted = _unquote(value)
+        if unquoted == value.strip() and _SPACED_PAIR.search(unquoted):
+            shown = piece if len(piece) <= 60 else piece[:60] + "…"
+            raise ParseError(
+                f"the key=value pairs are separated by spaces ({shown!r}); separate them with ';', ',' or "
+                f"new lines ({';'.join(piece.split()[:2])};…)",
+                name.strip(),
+                400,
+            )
+        fields[key] = unquoted
     return fields
 
 

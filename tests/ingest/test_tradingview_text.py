@@ -134,6 +134,17 @@ def test_space_separated_words_are_refused_with_the_two_forms_that_say_the_same(
     assert (signal.action, signal.volume) == (Action.CLOSE_PART, Decimal("0.5"))
 
 
+def test_key_value_pairs_separated_by_spaces_are_refused_with_the_separators_to_use():
+    error = refused("action=sell symbol=EURUSD volume=0.1 id=a-7")
+    assert (error.status, error.field) == (400, "action")
+    assert "separated by spaces ('action=sell symbol=EURUSD volume=0.1 id=a-7')" in error.reason
+    assert "action=sell;symbol=EURUSD;" in error.reason
+    # The same pairs with a separator, and a quoted value that holds "name=", are read.
+    signal = parse("action=sell;symbol=EURUSD;volume=0.1;id=a-7").signal
+    assert (signal.side, signal.symbol, signal.volume) == (Side.SELL, "EURUSD", Decimal("0.1"))
+    assert parse('action=buy;symbol=EURUSD;comment="grid b=2"').signal.comment == "grid b=2"
+
+
 def test_placeholders_are_refused_naming_each_one():
     error = refused('{"action": "{{strategy.order.action}}", "symbol": "{{ticker}}", "price": {{close}}}')
     assert (error.status, error.field) == (422, "placeholders")
