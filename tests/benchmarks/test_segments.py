@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +14,7 @@ from core.mirror import MirrorLog
 from core.router import Route, Router
 from core.signal import Signal
 from tests.connectors.test_okx import venue
+from tests.helpers import eventually
 
 
 async def test_each_follower_of_a_fan_out_yields_every_segment_once(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ async def test_each_follower_of_a_fan_out_yields_every_segment_once(tmp_path: Pa
                 segments.active = True
                 signal = Signal("tv", Action.OPEN, "BTCUSDT", Side.BUY, volume=Decimal("0.01"), origin_id=f"s{index}")
                 assert router.submit(signal).accepted
-                await asyncio.sleep(0)  # every lane runs up to its write, as in fanout_profile
+                await eventually(lambda: not router.fanning_out)  # every follower has written
                 if keep:
                     # Stamped on through the answers: the simulators' own frames (acks, pushes,
                     # written by the same aiohttp writer in this process) are not an order's.
