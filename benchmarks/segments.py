@@ -30,8 +30,11 @@ from aiohttp._websocket.writer import WebSocketWriter
 
 from core.router import Router
 
-_NEXT = {"job": "dispatch", "plan": "plan", "planned": "order path", "write": "write", "written": "switch"}
+#: A follower's stamps in the order they are taken, and the segment each one starts.
+_STAMPS = ("job", "plan", "planned", "write", "written")
 ORDER = ("dispatch", "plan", "order path", "write", "switch")
+_SEGMENT = dict(zip(_STAMPS, ORDER, strict=True))
+_FOLLOWS = dict(zip(_STAMPS, _STAMPS[1:] + _STAMPS[:1], strict=True))
 
 
 class Segments:
@@ -96,7 +99,7 @@ class Segments:
         previous: tuple[str, int] | None = None
         for tag, at in stamps:
             if previous is not None and tag == _FOLLOWS[previous[0]]:
-                self._per_segment[_NEXT[previous[0]]].append((at - previous[1]) / 1000)
+                self._per_segment[_SEGMENT[previous[0]]].append((at - previous[1]) / 1000)
                 previous = (tag, at)
             else:
                 previous = (tag, at) if tag == "job" else None
@@ -113,6 +116,3 @@ class Segments:
         means = sum(statistics.fmean(self._per_segment.get(name) or [0.0]) for name in ORDER)
         lines.append(f"  sum of means {means:.1f} µs per follower; window per follower {window_us / followers:.1f} µs")
         return "\n".join(lines)
-
-
-_FOLLOWS = {"job": "plan", "plan": "planned", "planned": "write", "write": "written", "written": "job"}

@@ -22,6 +22,7 @@ event loop's current turn, so the order writes a request released go out before 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import time
@@ -103,6 +104,12 @@ def encode_response(response: Response, *, close: bool, head: bool = False) -> b
     if close:
         lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else response.body)
+
+
+def _target(raw: bytes) -> tuple[str, str]:
+    """(path, query) of a request target; raises ``HttpParserInvalidURLError`` for a malformed one."""
+    url = httptools.parse_url(raw)
+    return unquote(url.path.decode("latin-1")), url.query.decode("latin-1") if url.query else ""
 
 
 class HttpServer:
@@ -271,13 +278,15 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self._in_message = False
         self._last_active = self._loop.time()
-        url = httptools.parse_url(self._url)
-        query = url.query.decode("latin-1") if url.query else ""
+        try:
+            path, query = _target(self._url)
+        except httptools.HttpParserInvalidURLError:
+            raise _Refused(400, "malformed request target") from None
         keep_alive = self._parser.should_keep_alive()
         self._complete.append(
             Request(
                 method=self._parser.get_method().decode("latin-1"),
-                path=unquote(url.path.decode("latin-1")),
+                path=path,
                 query=dict(reversed(parse_qsl(query, keep_blank_values=True))),
                 headers=self._headers,
                 body=b"".join(self._body),
@@ -326,10 +335,8 @@ class _Connection(asyncio.Protocol):
         self._in_message = False
         path = ""
         if self._url:
-            try:
-                path = unquote(httptools.parse_url(self._url).path.decode("latin-1"))
-            except httptools.HttpParserInvalidURLError:
-                path = ""
+            with contextlib.suppress(httptools.HttpParserInvalidURLError):
+                path, _ = _target(self._url)
         try:
             response = self._server.handler.refuse(path, status, reason)
         except Exception:

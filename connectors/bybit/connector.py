@@ -385,12 +385,11 @@ class BybitConnector:
 
     def rehearse(self, intent: OrderIntent) -> None:
         """Encode an OPEN's ``order.create`` frame as :meth:`submit` would, without sending it."""
-        if intent.kind is not IntentKind.OPEN or intent.symbol not in self._instruments:
+        trade = self.trade
+        if trade is None or intent.kind is not IntentKind.OPEN or intent.symbol not in self._instruments:
             return
         with contextlib.suppress(VenueRejected):
-            args = self._open_args(intent)
-            if self.trade is not None:
-                self.trade.encode("order.create", args)
+            trade.encode("order.create", self._open_args(intent))
 
     def _instrument_for(self, symbol: str) -> Instrument:
         instrument = self._instruments.get(symbol)

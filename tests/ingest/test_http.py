@@ -138,7 +138,13 @@ async def test_oversized_head_is_431_and_garbage_is_400():
         writer.write(b"HELLO THERE\r\n\r\n")
         assert (await read_response(reader))[0] == 400
         writer.close()
-        assert [status for _, status, _ in recorder.refusals] == [431, 400]
+        # A request line llhttp takes whose target does not parse as a URL.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET http://[bad/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await read_response(reader))[:3:2] == (400, b"malformed request target")
+        writer.close()
+        assert [status for _, status, _ in recorder.refusals] == [431, 400, 400]
+        assert not recorder.requests
 
 
 async def test_incomplete_request_is_408_after_the_read_timeout():
