@@ -40,9 +40,11 @@ from connectors.binance import parse
 from connectors.binance.client import BinanceClient
 from connectors.binance.config import BinanceConfig
 from connectors.master_fills import MasterFill, apply_fill
-from connectors.master_levels import Key, Levels, MasterLevels, modify_signal
+from connectors.master_levels import Key, Levels, MasterLevels, guarded, modify_signal
 from core.connector import ConnectorState
+from core.enums import Side
 from core.errors import CopierError, TransientError
+from core.instrument import ZERO
 from core.signal import Signal
 
 log = logging.getLogger(__name__)
@@ -126,10 +128,10 @@ class BinanceMaster:
             )
             if levels is not None:
                 key = (str(algo.get("symbol", "")), position_side)
-                orders.append((f"algo:{algo.get('algoId')}", key, *levels))
-        held = [key for key, amount in self.positions.items() if amount != 0]
+                orders.append((f"algo:{algo.get('algoId')}", key, *levels, _guards(algo.get("side"))))
         stamp = f"snapshot:{self.client.now_ms()}"
-        await self._hand_over([self._modify(key, levels, stamp) for key, levels in self.levels.resync(orders, held)])
+        changes = self.levels.resync(orders, self.positions)
+        await self._hand_over([self._modify(key, levels, stamp) for key, levels in changes])
 
     async def _new_listen_key(self) -> None:
         answer = await self._listen_key_request("POST")
@@ -196,7 +198,7 @@ class BinanceMaster:
         self._seen.append(origin)
         signals = self.signals_for_fill(order, origin)
         key = (order["s"], order.get("ps", "BOTH"))
-        levels = self.levels.after_fill(key, signals, held=self.positions.get(key, 0) != 0)
+        levels = self.levels.after_fill(key, signals, held=self.positions.get(key, ZERO))
         if levels is not None:
             signals.append(self._modify(key, levels, f"{origin}:sltp"))
         await self._hand_over(signals)
@@ -213,8 +215,10 @@ class BinanceMaster:
         if levels is None:
             return []
         key = (str(algo.get("s", "")), position_side)
-        self.levels.update(f"algo:{algo.get('aid')}", key, *levels, live=algo.get("X") == "NEW")
-        changed = self.levels.changed(key, held=self.positions.get(key, 0) != 0)
+        self.levels.update(
+            f"algo:{algo.get('aid')}", key, *levels, live=algo.get("X") == "NEW", guards=_guards(algo.get("S"))
+        )
+        changed = self.levels.changed(key, held=self.positions.get(key, ZERO))
         if changed is None:
             return []
         origin = f"algo:{algo.get('aid')}:{algo.get('X', '')}"
@@ -278,6 +282,11 @@ def _against(position_side: str, side: object) -> bool:
     """Whether an order on a hedge-mode position side trades against it (Binance takes no
     reduce-only flag in hedge mode: selling LONG or buying SHORT is what closes)."""
     return (position_side == "LONG" and side == "SELL") or (position_side == "SHORT" and side == "BUY")
+
+
+def _guards(side: object) -> Side | None:
+    """The direction a protective order on ``side`` (``BUY``/``SELL``) guards."""
+    return guarded({"BUY": Side.BUY, "SELL": Side.SELL}.get(str(side)))
 
 
 def _flag(value: object) -> bool:

@@ -53,13 +53,15 @@ from typing import Any
 import orjson
 
 from connectors.master_fills import MasterFill, apply_fill
-from connectors.master_levels import Levels, MasterLevels, modify_signal
+from connectors.master_levels import Levels, MasterLevels, guarded, modify_signal
 from connectors.okx import parse
 from connectors.okx.client import OkxClient
 from connectors.okx.config import OkxConfig
 from connectors.okx.parse import SwapSpec
 from core.connector import ConnectorState
+from core.enums import Side
 from core.errors import CopierError
+from core.instrument import ZERO
 from core.signal import Signal
 
 log = logging.getLogger(__name__)
@@ -209,7 +211,7 @@ class OkxMaster:
             return []
         signals = self.signals_for_fill(row, spec, origin)
         key = (spec.inst_id, str(row.get("posSide") or "net"))
-        levels = self.levels.after_fill(key, signals, held=key in self.positions)
+        levels = self.levels.after_fill(key, signals, held=self.positions.get(key, ZERO))
         if levels is not None:
             signals.append(self._modify(key, levels, f"{origin}:sltp"))
         self._hand_over(signals)
@@ -220,9 +222,11 @@ class OkxMaster:
         levels of a position the master holds."""
         if row.get("ordType") not in PROTECTIVE_TYPES:
             return []
-        key, sl, tp = _algo_levels(row)
-        self.levels.update(str(row.get("algoId", "")), key, sl, tp, live=row.get("state") in LIVE_ALGO_STATES)
-        levels = self.levels.changed(key, held=key in self.positions)
+        key, sl, tp, guards = _algo_levels(row)
+        self.levels.update(
+            str(row.get("algoId", "")), key, sl, tp, live=row.get("state") in LIVE_ALGO_STATES, guards=guards
+        )
+        levels = self.levels.changed(key, held=self.positions.get(key, ZERO))
         if levels is None:
             return []
         origin = f"{row.get('algoId', '')}:{row.get('uTime') or row.get('cTime') or ''}:{row.get('state', '')}"
@@ -264,7 +268,10 @@ class OkxMaster:
         )
 
 
-def _algo_levels(row: Mapping[str, Any]) -> tuple[tuple[str, str], Decimal | None, Decimal | None]:
-    """(position, stop-loss, take-profit) of one ``conditional``/``oco`` algo order row."""
+def _algo_levels(row: Mapping[str, Any]) -> tuple[tuple[str, str], Decimal | None, Decimal | None, Side | None]:
+    """(position, stop-loss, take-profit, the direction it guards) of one ``conditional``/``oco``
+    algo order row."""
     key = (str(row.get("instId", "")), str(row.get("posSide") or "net"))
-    return key, parse.optional_decimal(row.get("slTriggerPx")), parse.optional_decimal(row.get("tpTriggerPx"))
+    side = {"buy": Side.BUY, "sell": Side.SELL}.get(str(row.get("side", "")))
+    sl, tp = parse.optional_decimal(row.get("slTriggerPx")), parse.optional_decimal(row.get("tpTriggerPx"))
+    return key, sl, tp, guarded(side)

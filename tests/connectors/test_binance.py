@@ -583,3 +583,23 @@ async def test_hedge_mode_stops_trading_against_the_position_are_levels() -> Non
         "binance:m:BTCUSDT:SHORT",
         (None, D("50000")),
     )
+
+
+async def test_one_way_flip_copies_the_new_sides_stop_even_when_it_is_pushed_before_the_fill() -> None:
+    signals: list[Signal] = []
+    master = BinanceMaster(BinanceConfig(name="m", api_key="k", api_secret="s"), signals.append, source="m")
+    master.positions = {("BTCUSDT", "BOTH"): D("0.01")}
+
+    def algo(aid: int, side: str, trigger: str) -> dict[str, Any]:
+        return {"e": "ALGO_UPDATE", "o": {"at": "CONDITIONAL", "aid": aid, "o": "STOP_MARKET", "s": "BTCUSDT",
+                "S": side, "ps": "BOTH", "X": "NEW", "tp": trigger, "cp": True, "R": False}}  # fmt: skip
+
+    (long_stop,) = await master.handle(algo(1, "SELL", "55000"))
+    # The flip's stop (a buy: it guards the short to come) arrives first: not the long's level.
+    assert await master.handle(algo(2, "BUY", "70000")) == []
+    sell = {"s": "BTCUSDT", "S": "SELL", "l": "0.03", "L": "65000", "i": 9, "t": 1, "x": "TRADE", "ps": "BOTH"}
+    closed, short, short_stop = await master.handle({"e": "ORDER_TRADE_UPDATE", "o": sell})
+    assert _levels(long_stop) == (D("55000"), None)
+    assert (closed.action, short.action, short.side, short.volume) == (Action.CLOSE, Action.OPEN, Side.SELL, D("0.02"))
+    assert short_stop.action is Action.MODIFY and _levels(short_stop) == (D("70000"), None)
+    assert (short_stop.side, short_stop.position_ref) == (Side.SELL, short.position_ref)

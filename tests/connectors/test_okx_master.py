@@ -253,6 +253,42 @@ async def test_stop_loss_and_take_profit_changes_become_modify_signals() -> None
     assert len({s.origin_id for s in signals}) == len(signals)
 
 
+async def test_a_flips_new_stop_pushed_before_its_fill_is_copied_to_the_new_side() -> None:
+    """OKX pushes ``orders`` and ``orders-algo`` on separate channels; the stop attached to a
+    one-way flip's entry may arrive before the fill that turns the position."""
+    signals: list[Signal] = []
+    async with account(OkxSim()) as (sim, trader):
+        master = OkxMaster(config_for(sim), signals.append)
+        await master.start()
+        try:
+            await trader.submit(open_("long1", "0.0200", sl=D("60000")))
+            await eventually(lambda: len(signals) == 2)  # the open and its stop
+            held: list[tuple[str, dict[str, Any]]] = []
+            pushes = sim._push
+
+            def algo_first(channel: str, row: dict[str, Any]) -> None:
+                if channel in ("orders", "positions") and row.get("side", "sell") == "sell":
+                    held.append((channel, dict(row)))
+                    return
+                pushes(channel, row)
+                if channel == "orders-algo" and row.get("side") == "buy" and row.get("state") == "live":
+                    for channel_held, row_held in held:
+                        pushes(channel_held, row_held)
+
+            sim._push = algo_first  # type: ignore[method-assign]
+            await trader.submit(open_("flip1", "0.0400", Side.SELL, sl=D("70000")))
+            await eventually(lambda: len(signals) == 5)
+            sim._push = pushes  # type: ignore[method-assign]
+        finally:
+            await master.stop()
+    opened, first_stop, closed, short, short_stop = signals
+    assert (opened.action, levels(first_stop)) == (Action.OPEN, (D("60000"), None))
+    assert (closed.action, short.action, short.side) == (Action.CLOSE, Action.OPEN, Side.SELL)
+    assert short_stop.action is Action.MODIFY and levels(short_stop) == (D("70000"), None)
+    assert short_stop.side is Side.SELL and short_stop.position_ref == short.position_ref
+    assert master.levels.copied == {("BTC-USDT-SWAP", "net"): (D("70000"), None)}
+
+
 async def test_levels_changed_while_disconnected_are_copied_at_the_next_login() -> None:
     signals: list[Signal] = []
     async with account(OkxSim()) as (sim, trader):
