@@ -52,6 +52,7 @@ REQUEST_WEIGHTS: dict[tuple[str, str], int] = {
     ("GET", "/fapi/v1/openAlgoOrders"): 1,
     ("GET", "/fapi/v1/openOrders"): 1,  # 40 without a symbol
     ("GET", "/fapi/v1/allOrders"): 5,
+    ("GET", "/fapi/v1/allAlgoOrders"): 5,
     ("GET", "/fapi/v3/account"): 5,
     ("GET", "/fapi/v3/positionRisk"): 5,
     ("GET", "/fapi/v1/positionSide/dual"): 30,

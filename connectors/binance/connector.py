@@ -11,7 +11,7 @@ Conventions:
 * Stop-loss and take-profit are close-position conditional orders (``STOP_MARKET`` /
   ``TAKE_PROFIT_MARKET`` via ``/fapi/v1/algoOrder``) with client ids ``<client_order_id>-sl`` / ``-tp``;
   a modify cancels the old one and places the new one. Entry stop orders are conditional orders
-  too; their venue order id is ``algo:<algoId>``.
+  too; their venue order id is ``algo:<algoId>`` until they trigger, then the order they placed.
 """
 
 from __future__ import annotations
@@ -457,48 +457,59 @@ class BinanceConnector:
         return parse.algo_report(algo, 0, 0)
 
     async def recent_orders(self, prefix: str, since_ms: int, symbols: Collection[str] = ()) -> list[VenueOrder]:
-        """Open orders and order history (``GET /fapi/v1/openOrders``, ``/fapi/v1/allOrders``) under
-        client ids starting with ``prefix``, created at or after ``since_ms``.
+        """Open orders and order history (``GET /fapi/v1/openOrders``, ``/fapi/v1/allOrders``) and the
+        stop entries, waiting or triggered (``/fapi/v1/openAlgoOrders``, ``/fapi/v1/allAlgoOrders``),
+        under client ids starting with ``prefix``, created at or after ``since_ms``.
 
         Binance keeps history per symbol, so history is asked for the listed symbols among: those
         given, those with an open position, those this connector sent orders on, and those with an
-        open order. The venue answers at most 7 days back.
+        open order. The venue answers at most 7 days back. A triggered stop entry is listed under
+        its ``clientAlgoId`` with the fill of the order it placed. Close-position orders (a
+        position's SL/TP) are not orders of a signal of their own and are not listed.
         """
         now = self.client.now_ms()
         since_ms = max(since_ms, now - _HISTORY_MS + 60_000)
         open_rows = await self.client.signed("GET", "/fapi/v1/openOrders", weight=40)
-        wanted = {row["symbol"] for row in open_rows if "symbol" in row}
+        open_algos = await self.client.signed("GET", "/fapi/v1/openAlgoOrders", weight=40)
+        wanted = {row["symbol"] for row in [*open_rows, *open_algos] if "symbol" in row}
         wanted |= set(symbols) | self._position_symbols | set(self._order_symbols.values())
         if self._instruments:
             wanted &= set(self._instruments)
         rows: dict[str, dict[str, Any]] = {str(row.get("orderId")): row for row in open_rows}
+        algos: dict[str, dict[str, Any]] = {str(row.get("algoId")): row for row in open_algos}
         for symbol in sorted(wanted):
-            for row in await self._all_orders(symbol, since_ms, now):
+            for row in await self._history("/fapi/v1/allOrders", "orderId", "time", symbol, since_ms, now):
                 rows[str(row.get("orderId"))] = row
-        found = [
+            for row in await self._history("/fapi/v1/allAlgoOrders", "algoId", "createTime", symbol, since_ms, now):
+                algos[str(row.get("algoId"))] = row
+        found = [parse.venue_order(row) for row in rows.values()]
+        found += [parse.venue_algo_order(algo, rows.get(str(algo.get("actualOrderId")))) for algo in algos.values()]
+        listed = [
             order
-            for order in (parse.venue_order(row) for row in rows.values())
+            for order in found
             if order is not None and order.client_order_id.startswith(prefix) and order.time_ms >= since_ms
         ]
-        return sorted(found, key=lambda order: (order.time_ms, order.venue_order_id or ""))
+        return sorted(listed, key=lambda order: (order.time_ms, order.venue_order_id or ""))
 
-    async def _all_orders(self, symbol: str, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
-        """``GET /fapi/v1/allOrders`` for one symbol from ``since_ms``: windows of at most 7 days,
-        then pages by order id while a page comes back full."""
+    async def _history(
+        self, path: str, id_field: str, time_field: str, symbol: str, since_ms: int, until_ms: int
+    ) -> list[dict[str, Any]]:
+        """A per-symbol history (``allOrders``, ``allAlgoOrders``) from ``since_ms``: windows of at
+        most 7 days, then pages by ``id_field`` while a page comes back full."""
         rows: list[dict[str, Any]] = []
         start = since_ms
         while start <= until_ms:
             end = min(until_ms, start + _HISTORY_MS - 1)
             params = [("symbol", symbol), ("startTime", str(start)), ("endTime", str(end)), ("limit", "1000")]
             for _ in range(_MAX_PAGES):
-                page = await self.client.signed("GET", "/fapi/v1/allOrders", params)
-                rows.extend(row for row in page if row.get("time", 0) <= end)
-                if len(page) < 1000 or any(row.get("time", 0) > end for row in page):
+                page = await self.client.signed("GET", path, params)
+                rows.extend(row for row in page if row.get(time_field, 0) <= end)
+                if len(page) < 1000 or any(row.get(time_field, 0) > end for row in page):
                     break
-                next_id = max(int(row["orderId"]) for row in page) + 1
-                params = [("symbol", symbol), ("orderId", str(next_id)), ("limit", "1000")]
+                next_id = max(int(row[id_field]) for row in page) + 1
+                params = [("symbol", symbol), (id_field, str(next_id)), ("limit", "1000")]
             else:
-                log.warning("binance %s: %s order history cut at %d pages", self.name, symbol, _MAX_PAGES)
+                log.warning("binance %s: %s %s history cut at %d pages", self.name, symbol, path, _MAX_PAGES)
             start = end + 1
         return rows
 

@@ -298,6 +298,56 @@ def algo_report(order: Mapping[str, Any], t_wire_ns: int, t_ack_ns: int) -> Exec
     )
 
 
+def venue_algo_order(algo: Mapping[str, Any], actual: Mapping[str, Any] | None) -> VenueOrder | None:
+    """One stop entry of ``GET /fapi/v1/openAlgoOrders`` or ``/fapi/v1/allAlgoOrders`` as a
+    :class:`VenueOrder` under its ``clientAlgoId``: STOP at its trigger price, ``algo:<algoId>``
+    while it waits; once triggered, the order it placed (``actual``, its ``actualOrderId`` in
+    ``allOrders``, whose own client id is the venue's) gives the status, fill and venue id.
+
+    A close-position order is a position's stop-loss or take-profit, not an order of a signal of
+    its own: None, as for a side or status it does not know.
+    """
+    side = {"BUY": Side.BUY, "SELL": Side.SELL}.get(str(algo.get("side", "")))
+    status = _ALGO_STATUS.get(str(algo.get("algoStatus", "")))
+    if side is None or status is None or "symbol" not in algo or _true(algo.get("closePosition")):
+        return None
+    placed = venue_order(actual) if actual is not None else None
+    volume = dec(str(algo.get("quantity") or "0"))
+    filled, average = ZERO, None
+    venue_id: str | None = f"{ALGO_PREFIX}{algo.get('algoId', '')}"
+    if placed is not None:
+        status, filled, average = placed.status, placed.filled_volume, placed.average_price
+        venue_id = placed.venue_order_id
+    elif status is ReportStatus.FILLED:
+        # Triggered, but the order it placed is not in the history asked for: no longer resting,
+        # filled as far as the algo order itself says.
+        filled = dec(str(algo.get("executedQty") or "0"))
+    ps = str(algo.get("positionSide") or "BOTH")
+    closing = _true(algo.get("reduceOnly")) or (ps, side) in (("LONG", Side.SELL), ("SHORT", Side.BUY))
+    if closing and status is ReportStatus.FILLED:
+        status = ReportStatus.CLOSED
+    trigger = dec(str(algo.get("triggerPrice") or "0"))
+    return VenueOrder(
+        client_order_id=str(algo.get("clientAlgoId", "")),
+        symbol=str(algo["symbol"]),
+        side=side,
+        volume=volume,
+        filled_volume=filled,
+        status=status,
+        venue_order_id=venue_id,
+        position_id=position_id(str(algo["symbol"]), ps),
+        average_price=average,
+        time_ms=int(algo.get("createTime") or algo.get("updateTime") or 0),
+        reduce_only=closing,
+        order_type=OrderType.STOP,
+        price=trigger if trigger > 0 else None,
+    )
+
+
+def _true(value: object) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
 _VENUE_ORDER_STATUS = {
     "NEW": ReportStatus.ACCEPTED,
     "PARTIALLY_FILLED": ReportStatus.ACCEPTED,

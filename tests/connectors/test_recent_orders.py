@@ -55,6 +55,47 @@ async def test_binance_asks_the_history_of_symbols_with_a_position_an_open_order
             await connector.stop()
 
 
+async def test_binance_lists_stop_entries_waiting_triggered_and_canceled_but_not_position_sl_tp():
+    """A stop entry is a conditional (algo) order at Binance under its ``clientAlgoId``; once it
+    triggers, the order it places has a client id of the venue's and is found by ``actualOrderId``."""
+    async with BinanceSim() as sim:
+        mark = sim.marks["BTCUSDT"]
+
+        def stop_entry(client_id: str, trigger: Decimal, **extra: str) -> dict:
+            return sim.new_algo({"algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "BUY", "type": "STOP_MARKET",
+                                 "positionSide": "BOTH", "quantity": "0.020", "triggerPrice": str(trigger),
+                                 "clientAlgoId": client_id, **extra})
+
+        stop_entry(cid("stop-live"), mark + 1000)
+        fired = stop_entry(cid("stop-fired"), mark + 200)
+        gone = stop_entry(cid("stop-canceled"), mark + 3000)
+        gone.update(algoStatus="CANCELED")
+        stop_entry("other2", mark + 2000)  # another program's
+        sim.set_price("BTCUSDT", mark + 500)  # triggers the second: a market buy of 0.020
+        sim.new_algo({"algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET",
+                      "positionSide": "BOTH", "closePosition": "true", "triggerPrice": str(mark - 5000),
+                      "clientAlgoId": cid("position-sl")})
+        connector = BinanceConnector(BinanceConfig(
+            name="recent", api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET, base_url=sim.base_url,
+            ws_url=sim.ws_url, stream_url=sim.stream_url))
+        await connector.start()
+        try:
+            found = {o.client_order_id: o for o in await connector.recent_orders(CLIENT_ID_PREFIX, an_hour_ago())}
+            assert set(found) == {cid("stop-live"), cid("stop-fired"), cid("stop-canceled")}
+            live, filled = found[cid("stop-live")], found[cid("stop-fired")]
+            assert live.status is ReportStatus.ACCEPTED and live.order_type is OrderType.STOP
+            assert live.price == mark + 1000 and live.filled_volume == 0 and live.volume == Decimal("0.02")
+            assert live.venue_order_id is not None and live.venue_order_id.startswith("algo:")
+            assert filled.status is ReportStatus.FILLED and filled.filled_volume == Decimal("0.02")
+            assert filled.venue_order_id == fired["actualOrderId"] and filled.average_price == mark + 500
+            assert not filled.reduce_only and filled.position_id == "BTCUSDT:BOTH"
+            assert found[cid("stop-canceled")].status is ReportStatus.CANCELED
+            # The venue id of the waiting one is what a cancel of its adopted link uses.
+            assert sim.algos[int(live.venue_order_id.removeprefix("algo:"))]["clientAlgoId"] == cid("stop-live")
+        finally:
+            await connector.stop()
+
+
 async def test_okx_pages_through_pending_orders_and_history():
     async with OkxSim(order_limit=(10_000, 2.0)) as sim:
         arrived = time.monotonic_ns()

@@ -7,7 +7,8 @@ param, HMAC-SHA256 signature, timestamp within ``recvWindow``) and refused with 
 Orders pass the symbol filters (precision, step, min/max quantity, tick, min notional), duplicate
 client ids are refused, market orders fill at the settable mark price, positions and the USDT
 balance are kept, and conditional orders trigger when the mark price crosses them. Open orders and
-the order history (``/fapi/v1/openOrders``, ``/fapi/v1/allOrders``) are served as the venue does.
+the order history (``/fapi/v1/openOrders``, ``/fapi/v1/allOrders``) and the conditional orders
+(``/fapi/v1/openAlgoOrders``, ``/fapi/v1/allAlgoOrders``) are served as the venue does.
 
 Side endpoints for tests and the latency harness:
 
@@ -277,6 +278,7 @@ class BinanceSim:
         r.add_get("/fapi/v1/algoOrder", self._rest_query_algo)
         r.add_delete("/fapi/v1/algoOrder", self._rest_cancel_algo)
         r.add_get("/fapi/v1/openAlgoOrders", self._rest_open_algos)
+        r.add_get("/fapi/v1/allAlgoOrders", self._rest_all_algos)
         r.add_get("/fapi/v3/account", self._account)
         r.add_get("/fapi/v2/account", self._account)
         r.add_get("/fapi/v3/positionRisk", self._position_risk)
@@ -699,6 +701,7 @@ class BinanceSim:
             "updateTime": now,
             "triggerTime": 0,
             "goodTillDate": 0,
+            "actualOrderId": "",
         }
         self.algos[algo["algoId"]] = algo
         self.algo_ids[cid] = algo["algoId"]
@@ -1003,6 +1006,16 @@ class BinanceSim:
         """``GET /fapi/v1/allOrders``: one symbol's orders, ascending by order id, at most ``limit``
         (default 500, at most 1000); from ``orderId`` on, or within ``startTime``..``endTime`` (at most
         7 days apart; the last 7 days when neither is given)."""
+        return self._history(list(self.orders.values()), params, "orderId", "time")
+
+    def all_algo_orders(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """``GET /fapi/v1/allAlgoOrders``: one symbol's conditional orders, whatever their status, as
+        ``allOrders`` pages them (from ``algoId`` on, or by creation time)."""
+        return self._history(list(self.algos.values()), params, "algoId", "createTime")
+
+    def _history(
+        self, rows: list[dict[str, Any]], params: dict[str, str], id_field: str, time_field: str
+    ) -> list[dict[str, Any]]:
         if not params.get("symbol"):
             raise _Fail(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
         spec = self._spec(params)
@@ -1010,9 +1023,9 @@ class BinanceSim:
         if not 1 <= limit <= 1000:
             raise _Fail(400, -1130, "Data sent for parameter 'limit' is not valid.")
         week = 7 * 24 * 3600 * 1000
-        rows = [o for o in self.orders.values() if o["symbol"] == spec.symbol]
-        if params.get("orderId"):
-            rows = [o for o in rows if o["orderId"] >= int(params["orderId"])]
+        rows = [o for o in rows if o["symbol"] == spec.symbol]
+        if params.get(id_field):
+            rows = [o for o in rows if o[id_field] >= int(params[id_field])]
         else:
             now = self.now_ms()
             end = int(params["endTime"]) if params.get("endTime") else None
@@ -1025,11 +1038,14 @@ class BinanceSim:
                 raise _Fail(400, -1102, "Mandatory parameter 'endTime' was not sent, was empty/null, or malformed.")
             if end - start > week:
                 raise _Fail(400, -1127, "More than 7 days between startTime and endTime.")
-            rows = [o for o in rows if start <= o["time"] <= end]
-        return [dict(o) for o in sorted(rows, key=lambda o: o["orderId"])[:limit]]
+            rows = [o for o in rows if start <= o[time_field] <= end]
+        return [dict(o) for o in sorted(rows, key=lambda o: o[id_field])[:limit]]
 
     async def _rest_all_orders(self, request: web.Request) -> web.StreamResponse:
         return await self._handle(request, self.all_orders)
+
+    async def _rest_all_algos(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, self.all_algo_orders)
 
     async def _rest_new_algo(self, request: web.Request) -> web.StreamResponse:
         return await self._handle(request, self.new_algo, order=True)
