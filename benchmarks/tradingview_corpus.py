@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import tempfile
 import time
@@ -100,8 +101,11 @@ async def edge_harness(
     options: Mapping[str, Any] | None = None,
     token: str | None = TOKEN,
     read_timeout: float = READ_TIMEOUT,
+    tls: ssl.SSLContext | None = None,
+    trust: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Harness]:
-    """The ingest edge on a free port with source ``tv`` routed to paper accounts ``a`` and ``b``."""
+    """The ingest edge on a free port with source ``tv`` routed to paper accounts ``a`` and ``b``
+    (over TLS with ``tls``, its client verifying the edge with ``trust``)."""
     mirror = MirrorLog(folder / "mirror.jsonl", flush_interval=0.001)
     mirror.start()
     connectors = {
@@ -113,10 +117,11 @@ async def edge_harness(
     router = Router(routes=[Route("tv", "a"), Route("tv", "b")], connectors=connectors, mirror=mirror)
     source = WebhookSource("tv", token=token, options=dict(options or {}))
     edge = IngestEdge({"tv": source}, router.submit, mirror, read_timeout=read_timeout)
-    port = await edge.start("127.0.0.1", 0)
-    session = aiohttp.ClientSession()
+    port = await edge.start("127.0.0.1", 0, tls)
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust) if trust is not None else None)
+    scheme = "https" if tls is not None else "http"
     try:
-        yield Harness(f"http://127.0.0.1:{port}/webhook/tv", session, router, connectors, edge)
+        yield Harness(f"{scheme}://127.0.0.1:{port}/webhook/tv", session, router, connectors, edge)
     finally:
         await session.close()
         await edge.close()

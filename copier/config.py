@@ -22,6 +22,7 @@ from core.guards import Guards
 from core.router import Route
 from core.sizing import MaxPolicy, MinPolicy, Sizing, SizingMode
 from core.symbols import AccountSymbols
+from ingest.tls import ServerTls, TlsFiles
 
 SOURCE_KINDS = ("tradingview", "rest", "filedrop", "telegram", "manual")
 MASTER_KINDS = ("binance", "bybit", "okx")
@@ -87,6 +88,7 @@ class Config:
     warm_followers: int = 1
     nice: int = 0
     cpus: frozenset[int] | None = None
+    webhook_tls: TlsFiles | None = None
 
 
 class _Lines:
@@ -354,8 +356,9 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
     if fsync not in ("never", "interval", "always"):
         raise ConfigError('must be "never", "interval" or "always"', "journal.fsync")
     server = _table(raw.get("server", {}), "server")
-    _unknown(server, ("webhook", "api"), "server")
+    _unknown(server, ("webhook", "api", "tls_cert", "tls_key"), "server")
     webhook = _listen(server.get("webhook", "127.0.0.1:8080"), "server.webhook")
+    webhook_tls = _tls(server, base)
     api = _listen(server.get("api", "127.0.0.1:8081"), "server.api")
     folder = data_dir or Path(raw.get("data_dir", "copier-data"))
     if not folder.is_absolute():
@@ -488,7 +491,24 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
         warm_followers=warm_followers,
         nice=nice,
         cpus=cpus,
+        webhook_tls=webhook_tls,
     )
+
+
+def _tls(server: Mapping[str, Any], base: Path) -> TlsFiles | None:
+    """The webhook edge's certificate and key files (both or neither), checked by loading them."""
+    cert, key = server.get("tls_cert"), server.get("tls_key")
+    if cert is None and key is None:
+        return None
+    paths: list[Path] = []
+    for value, name in ((cert, "tls_cert"), (key, "tls_key")):
+        if not isinstance(value, str) or not value:
+            other = "tls_key" if name == "tls_cert" else "tls_cert"
+            raise ConfigError(f"needs a file path (PEM), given with server.{other}", f"server.{name}")
+        paths.append(base / value)  # an absolute path stays as it is
+    files = TlsFiles(*paths)
+    ServerTls(files)
+    return files
 
 
 def _list(value: Any, path: str) -> list[Any]:

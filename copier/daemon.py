@@ -33,6 +33,7 @@ from core.priority import background, pin_loop_thread, raise_loop_thread
 from core.router import Router
 from core.symbols import SymbolTable
 from ingest.edge import IngestEdge, WebhookSource
+from ingest.tls import ServerTls, keep_fresh
 
 log = logging.getLogger("copier")
 
@@ -117,7 +118,13 @@ class Daemon:
             cfg.sources, self.router.submit, self.mirror, cfg.data_dir
         )
         self.edge = IngestEdge(sources, self.router.submit, self.mirror)
-        self.webhook_port = await self.edge.start(cfg.webhook.host, cfg.webhook.port)
+        self.tls = ServerTls(cfg.webhook_tls) if cfg.webhook_tls is not None else None
+        self.webhook_port = await self.edge.start(
+            cfg.webhook.host, cfg.webhook.port, self.tls.context if self.tls is not None else None
+        )
+        self.tls_task = (
+            asyncio.create_task(keep_fresh(self.tls), name="webhook-tls-reload") if self.tls is not None else None
+        )
         keys = KeyRing((k.name, k.key, k.scopes) for k in cfg.api_keys)
         self.admin_key = admin_key(cfg.data_dir)
         keys.add("admin", self.admin_key, ("admin",))
@@ -194,7 +201,8 @@ class Daemon:
         lines = ["Copier is running."]
         for source in cfg.sources:
             if source.kind in WEBHOOK_KINDS:
-                url = f"http://{cfg.webhook.host}:{self.webhook_port}/webhook/{source.name}"
+                scheme = "https" if self.tls is not None else "http"
+                url = f"{scheme}://{cfg.webhook.host}:{self.webhook_port}/webhook/{source.name}"
                 if source.token:
                     url += f"?token={source.token}"
                 lines.append(f"  webhook   {url}")
@@ -215,6 +223,9 @@ class Daemon:
             await asyncio.gather(self.adoption_task, return_exceptions=True)
         self.adoption.close()
         await self.warm.stop()
+        if self.tls_task is not None:
+            self.tls_task.cancel()
+            await asyncio.gather(self.tls_task, return_exceptions=True)
         await self.edge.stop_intake()
         for source in self.background:
             await source.stop()

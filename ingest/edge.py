@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -74,9 +75,9 @@ class IngestEdge:
         self.accepting = True
         self._last_body: dict[str, bytes] = {}
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (port 0 picks one) and return the bound port."""
-        return await self._server.start(host, port)
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
+        """Listen on ``host:port`` (port 0 picks one), over TLS with ``tls``; the bound port."""
+        return await self._server.start(host, port, tls)
 
     async def stop_intake(self) -> None:
         """Refuse new webhooks (503) and stop listening."""

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import email.utils
 import logging
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -132,10 +133,17 @@ class HttpServer:
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[_Connection] = set()
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (port 0 picks one) and return the bound port."""
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
+        """Listen on ``host:port`` (port 0 picks one), over TLS with ``tls``; the bound port."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), host, port, reuse_address=True)
+        self._server = await loop.create_server(
+            lambda: _Connection(self),
+            host,
+            port,
+            reuse_address=True,
+            ssl=tls,
+            ssl_handshake_timeout=self.read_timeout if tls is not None else None,
+        )
         sockets = list(self._server.sockets or ())
         return int(sockets[0].getsockname()[1]) if sockets else port
 
