@@ -92,8 +92,11 @@ class MasterLevels:
         signed size ``held``: a position gone flat or flipped loses its orders, and an open that
         found levels already placed returns them to copy."""
         now = direction(held)
-        if now is None or any(signal.action is Action.CLOSE for signal in signals):
-            self.position_gone(key, keep=now)
+        closed = next((signal.side for signal in signals if signal.action is Action.CLOSE), None)
+        if now is None or closed is not None:
+            # A flip filled in several trades goes through flat: the orders already placed for
+            # the side it goes on to (those that do not guard the side just closed) stay.
+            self.position_gone(key, keep=now if now is not None else closed.opposite if closed else None)
         if any(signal.action is Action.OPEN for signal in signals):
             return self.changed(key, held=held)
         return None

@@ -14,6 +14,7 @@ from typing import Any
 from copier import config as config_mod
 from copier.defaults import DEFAULT_DATA_DIR, admin_key, default_config_text
 from core.errors import ConfigError
+from ingest.tls import load_context
 
 SEND_ACTIONS = {
     "buy": ("open", "buy"),
@@ -167,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "check":
             cfg = load_config(args.config)
+            if cfg.webhook_tls is not None:
+                load_context(cfg.webhook_tls)
             print(f"ok: {len(cfg.sources)} sources, {len(cfg.accounts)} accounts, {len(cfg.routes)} routes")
             return 0
         return send(args)

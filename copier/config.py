@@ -22,7 +22,7 @@ from core.guards import Guards
 from core.router import Route
 from core.sizing import MaxPolicy, MinPolicy, Sizing, SizingMode
 from core.symbols import AccountSymbols
-from ingest.tls import ServerTls, TlsFiles
+from ingest.tls import TlsFiles
 
 SOURCE_KINDS = ("tradingview", "rest", "filedrop", "telegram", "manual")
 MASTER_KINDS = ("binance", "bybit", "okx")
@@ -496,7 +496,8 @@ def _build(raw: dict[str, Any], path: Path | None, data_dir: Path | None) -> Con
 
 
 def _tls(server: Mapping[str, Any], base: Path) -> TlsFiles | None:
-    """The webhook edge's certificate and key files (both or neither), checked by loading them."""
+    """The webhook edge's certificate and key files (both or neither). They are loaded by
+    ``copier check`` and at start, not here: other commands need not read a private key."""
     cert, key = server.get("tls_cert"), server.get("tls_key")
     if cert is None and key is None:
         return None
@@ -505,10 +506,9 @@ def _tls(server: Mapping[str, Any], base: Path) -> TlsFiles | None:
         if not isinstance(value, str) or not value:
             other = "tls_key" if name == "tls_cert" else "tls_cert"
             raise ConfigError(f"needs a file path (PEM), given with server.{other}", f"server.{name}")
-        paths.append(base / value)  # an absolute path stays as it is
-    files = TlsFiles(*paths)
-    ServerTls(files)
-    return files
+        # Absolute, but links kept: certbot's live/ names are links that a renewal moves.
+        paths.append((base / value).absolute())
+    return TlsFiles(*paths)
 
 
 def _list(value: Any, path: str) -> list[Any]:

@@ -8,15 +8,17 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from ingest.tls import TlsFiles
 
 
-def self_signed(folder: Path, name: str) -> tuple[TlsFiles, int]:
-    """A self-signed certificate for 127.0.0.1 and its key in ``folder``; (files, serial)."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def self_signed(folder: Path, name: str, *, rsa_key: bool = False) -> tuple[TlsFiles, int]:
+    """A self-signed certificate for 127.0.0.1 and its key (EC, or RSA) in ``folder``; (files, serial)."""
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+        rsa.generate_private_key(65537, 2048) if rsa_key else ec.generate_private_key(ec.SECP256R1())
+    )
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
     serial = x509.random_serial_number()

@@ -482,7 +482,14 @@ class BinanceConnector:
                 rows[str(row.get("orderId"))] = row
             for row in await self._history("/fapi/v1/allAlgoOrders", "algoId", "createTime", symbol, since_ms, now):
                 algos[str(row.get("algoId"))] = row
-        found = [parse.venue_order(row) for row in rows.values()]
+        placed = {str(algo["actualOrderId"]): algo for algo in algos.values() if algo.get("actualOrderId")}
+        for order_id, algo in placed.items():
+            if order_id not in rows and str(algo.get("clientAlgoId", "")).startswith(prefix):
+                actual = await self._order_by_id(str(algo.get("symbol", "")), order_id)
+                if actual is not None:
+                    rows[order_id] = actual
+        # A triggered stop entry is listed once, under its clientAlgoId, with the order it placed.
+        found = [parse.venue_order(row) for order_id, row in rows.items() if order_id not in placed]
         found += [parse.venue_algo_order(algo, rows.get(str(algo.get("actualOrderId")))) for algo in algos.values()]
         listed = [
             order
@@ -490,6 +497,18 @@ class BinanceConnector:
             if order is not None and order.client_order_id.startswith(prefix) and order.time_ms >= since_ms
         ]
         return sorted(listed, key=lambda order: (order.time_ms, order.venue_order_id or ""))
+
+    async def _order_by_id(self, symbol: str, order_id: str) -> dict[str, Any] | None:
+        """``GET /fapi/v1/order`` by order id; None when the venue no longer has it."""
+        try:
+            order: dict[str, Any] = await self.client.signed(
+                "GET", "/fapi/v1/order", [("symbol", symbol), ("orderId", order_id)]
+            )
+        except VenueRejected as exc:
+            if exc.code == parse.ORDER_NOT_FOUND:
+                return None
+            raise
+        return order
 
     async def _history(
         self, path: str, id_field: str, time_field: str, symbol: str, since_ms: int, until_ms: int

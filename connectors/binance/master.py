@@ -122,7 +122,7 @@ class BinanceMaster:
         # Oldest first, so the newest order of a position gives its level.
         for algo in sorted(algos, key=_age):
             position_side = str(algo.get("positionSide") or "BOTH")
-            closing = _flag(algo.get("closePosition")) or _flag(algo.get("reduceOnly"))
+            closing = parse.is_true(algo.get("closePosition")) or parse.is_true(algo.get("reduceOnly"))
             levels = _protective_levels(
                 algo.get("orderType"), algo.get("triggerPrice"), closing or _against(position_side, algo.get("side"))
             )
@@ -210,7 +210,7 @@ class BinanceMaster:
         if algo.get("at") != "CONDITIONAL":
             return []
         position_side = str(algo.get("ps") or "BOTH")
-        closing = _flag(algo.get("cp")) or _flag(algo.get("R")) or _against(position_side, algo.get("S"))
+        closing = _against(position_side, algo.get("S")) or any(parse.is_true(algo.get(flag)) for flag in ("cp", "R"))
         levels = _protective_levels(algo.get("o"), algo.get("tp"), closing)
         if levels is None:
             return []
@@ -287,10 +287,6 @@ def _against(position_side: str, side: object) -> bool:
 def _guards(side: object) -> Side | None:
     """The direction a protective order on ``side`` (``BUY``/``SELL``) guards."""
     return guarded({"BUY": Side.BUY, "SELL": Side.SELL}.get(str(side)))
-
-
-def _flag(value: object) -> bool:
-    return value is True or str(value).lower() == "true"
 
 
 def _log_death(task: asyncio.Task[None]) -> None:

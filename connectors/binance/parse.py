@@ -309,7 +309,7 @@ def venue_algo_order(algo: Mapping[str, Any], actual: Mapping[str, Any] | None) 
     """
     side = {"BUY": Side.BUY, "SELL": Side.SELL}.get(str(algo.get("side", "")))
     status = _ALGO_STATUS.get(str(algo.get("algoStatus", "")))
-    if side is None or status is None or "symbol" not in algo or _true(algo.get("closePosition")):
+    if side is None or status is None or "symbol" not in algo or is_true(algo.get("closePosition")):
         return None
     placed = venue_order(actual) if actual is not None else None
     volume = dec(str(algo.get("quantity") or "0"))
@@ -319,11 +319,12 @@ def venue_algo_order(algo: Mapping[str, Any], actual: Mapping[str, Any] | None) 
         status, filled, average = placed.status, placed.filled_volume, placed.average_price
         venue_id = placed.venue_order_id
     elif status is ReportStatus.FILLED:
-        # Triggered, but the order it placed is not in the history asked for: no longer resting,
-        # filled as far as the algo order itself says.
+        # Triggered, but the venue no longer has the order it placed: no longer resting, filled as
+        # far as the algo order itself says, under the placed order's id when it is given.
         filled = dec(str(algo.get("executedQty") or "0"))
+        venue_id = str(algo.get("actualOrderId") or "") or venue_id
     ps = str(algo.get("positionSide") or "BOTH")
-    closing = _true(algo.get("reduceOnly")) or (ps, side) in (("LONG", Side.SELL), ("SHORT", Side.BUY))
+    closing = _closing(algo, ps, side)
     if closing and status is ReportStatus.FILLED:
         status = ReportStatus.CLOSED
     trigger = dec(str(algo.get("triggerPrice") or "0"))
@@ -344,8 +345,19 @@ def venue_algo_order(algo: Mapping[str, Any], actual: Mapping[str, Any] | None) 
     )
 
 
-def _true(value: object) -> bool:
+def is_true(value: object) -> bool:
+    """A Binance boolean, sent as JSON ``true`` or as the string ``"true"``."""
     return value is True or str(value).lower() == "true"
+
+
+def _closing(order: Mapping[str, Any], position_side: str, side: Side) -> bool:
+    """Whether an order closes or reduces: reduce-only, close-position, or in hedge mode trading
+    against its position side."""
+    return (
+        is_true(order.get("reduceOnly"))
+        or is_true(order.get("closePosition"))
+        or (position_side, side) in (("LONG", Side.SELL), ("SHORT", Side.BUY))
+    )
 
 
 _VENUE_ORDER_STATUS = {
@@ -368,12 +380,7 @@ def venue_order(order: Mapping[str, Any]) -> VenueOrder | None:
     if status is None or side is None or "symbol" not in order:
         return None
     ps = str(order.get("positionSide", "BOTH"))
-    closing = (
-        str(order.get("reduceOnly", "false")).lower() == "true"
-        or str(order.get("closePosition", "false")).lower() == "true"
-        or (ps == "LONG" and side is Side.SELL)
-        or (ps == "SHORT" and side is Side.BUY)
-    )
+    closing = _closing(order, ps, side)
     if closing and status is ReportStatus.FILLED:
         status = ReportStatus.CLOSED
     limit = str(order.get("origType") or order.get("type", "")) == "LIMIT"

@@ -66,7 +66,19 @@ def test_a_one_way_flip_keeps_the_new_sides_orders_placed_before_its_fill() -> N
     # The fill turns the position to short 1: the long's stop goes, the short's is copied.
     assert levels.after_fill(BTC, [closed, opened], held=D(-1)) == (D(70000), None)
     assert levels.current(BTC) == (D(70000), None)
-    # Going flat drops every order on the position, whichever side it guards.
-    levels.update("spare", BTC, None, D(50000), live=True, guards=guarded(Side.SELL))
-    assert levels.after_fill(BTC, [closed], held=0) is None
+    # Going flat drops the orders that guarded the side closed (the venue cancels them).
+    levels.update("spare", BTC, None, D(50000), live=True, guards=guarded(Side.BUY))
+    assert levels.after_fill(BTC, [Signal("m", Action.CLOSE, symbol="BTCUSDT", side=Side.SELL)], held=0) is None
     assert levels.current(BTC) == (None, None) and BTC not in levels.copied
+
+
+def test_a_flip_filled_in_two_trades_through_flat_keeps_the_new_sides_stop() -> None:
+    levels = MasterLevels()
+    levels.update("long-sl", BTC, D(55000), None, live=True, guards=guarded(Side.SELL))
+    assert levels.changed(BTC, held=D(1)) == (D(55000), None)
+    levels.update("short-sl", BTC, D(70000), None, live=True, guards=guarded(Side.BUY))
+    # The first trade closes the long exactly, the second opens the short.
+    assert levels.after_fill(BTC, [Signal("m", Action.CLOSE, symbol="BTCUSDT", side=Side.BUY)], held=0) is None
+    assert levels.current(BTC) == (D(70000), None)
+    opened = Signal("m", Action.OPEN, symbol="BTCUSDT", side=Side.SELL)
+    assert levels.after_fill(BTC, [opened], held=D(-1)) == (D(70000), None)

@@ -71,7 +71,12 @@ async def test_binance_lists_stop_entries_waiting_triggered_and_canceled_but_not
         gone = stop_entry(cid("stop-canceled"), mark + 3000)
         gone.update(algoStatus="CANCELED")
         stop_entry("other2", mark + 2000)  # another program's
-        sim.set_price("BTCUSDT", mark + 500)  # triggers the second: a market buy of 0.020
+        old = stop_entry(cid("stop-old-fill"), mark + 300)
+        lost = stop_entry(cid("stop-lost-fill"), mark + 400)
+        sim.set_price("BTCUSDT", mark + 500)  # triggers three: market buys of 0.020
+        # One placed order is out of the history asked for (found by its id), one is gone.
+        sim.orders[int(old["actualOrderId"])]["time"] = an_hour_ago() - 3_600_000
+        del sim.orders[int(lost["actualOrderId"])]
         sim.new_algo({"algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET",
                       "positionSide": "BOTH", "closePosition": "true", "triggerPrice": str(mark - 5000),
                       "clientAlgoId": cid("position-sl")})
@@ -81,7 +86,13 @@ async def test_binance_lists_stop_entries_waiting_triggered_and_canceled_but_not
         await connector.start()
         try:
             found = {o.client_order_id: o for o in await connector.recent_orders(CLIENT_ID_PREFIX, an_hour_ago())}
-            assert set(found) == {cid("stop-live"), cid("stop-fired"), cid("stop-canceled")}
+            assert set(found) == {cid(t) for t in ("stop-live", "stop-fired", "stop-canceled", "stop-old-fill",
+                                                   "stop-lost-fill")}  # fmt: skip
+            by_id = found[cid("stop-old-fill")]
+            assert (by_id.status, by_id.filled_volume, by_id.venue_order_id) == (
+                ReportStatus.FILLED, Decimal("0.02"), old["actualOrderId"])  # fmt: skip
+            gone_fill = found[cid("stop-lost-fill")]
+            assert gone_fill.status is ReportStatus.FILLED and gone_fill.venue_order_id == lost["actualOrderId"]
             live, filled = found[cid("stop-live")], found[cid("stop-fired")]
             assert live.status is ReportStatus.ACCEPTED and live.order_type is OrderType.STOP
             assert live.price == mark + 1000 and live.filled_volume == 0 and live.volume == Decimal("0.02")
