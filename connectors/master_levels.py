@@ -93,10 +93,12 @@ class MasterLevels:
         found levels already placed returns them to copy."""
         now = direction(held)
         closed = next((signal.side for signal in signals if signal.action is Action.CLOSE), None)
-        if now is None or closed is not None:
-            # A flip filled in several trades goes through flat: the orders already placed for
-            # the side it goes on to (those that do not guard the side just closed) stay.
-            self.position_gone(key, keep=now if now is not None else closed.opposite if closed else None)
+        if closed is not None:
+            # Flat or flipped, and a flip filled in several trades goes through flat: the orders
+            # already placed for the side it goes on to (not guarding the side closed) stay.
+            self.position_gone(key, keep=now if now is not None else closed.opposite)
+        elif now is None:
+            self.position_gone(key)
         if any(signal.action is Action.OPEN for signal in signals):
             return self.changed(key, held=held)
         return None

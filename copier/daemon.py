@@ -32,6 +32,7 @@ from core.mirror import MirrorLog
 from core.priority import background, pin_loop_thread, raise_loop_thread
 from core.router import Router
 from core.symbols import SymbolTable
+from core.tasks import log_failure
 from ingest.edge import IngestEdge, WebhookSource
 from ingest.tls import ServerTls, keep_fresh
 
@@ -125,7 +126,7 @@ class Daemon:
         self.tls_task: asyncio.Task[None] | None = None
         if self.tls is not None:
             self.tls_task = asyncio.create_task(keep_fresh(self.tls), name="webhook-tls-reload")
-            self.tls_task.add_done_callback(_log_end)
+            self.tls_task.add_done_callback(log_failure)
         keys = KeyRing((k.name, k.key, k.scopes) for k in cfg.api_keys)
         self.admin_key = admin_key(cfg.data_dir)
         keys.add("admin", self.admin_key, ("admin",))
@@ -263,16 +264,6 @@ class Daemon:
         await stop.wait()
         print("Stopping: finishing orders in flight…", file=self.out, flush=True)
         await self.stop()
-
-
-def _log_end(task: asyncio.Task[None]) -> None:
-    """Log a background task that ended other than by being canceled."""
-    if task.cancelled():
-        return
-    if task.exception() is not None:
-        log.error("background task %s died", task.get_name(), exc_info=task.exception())
-    else:
-        log.error("background task %s ended", task.get_name())
 
 
 def run(config: Config, **kwargs: Any) -> None:

@@ -33,6 +33,7 @@ from core.enums import OrderType, Side
 from core.errors import ConfigError, CopierError, VenueRejected
 from core.instrument import Instrument
 from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus, VenueOrder
+from core.tasks import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class BinanceConnector:
 
     def _spawn(self, name: str, period: float, refresh: Callable[[], Awaitable[None]]) -> None:
         task = asyncio.create_task(self._every(name, period, refresh), name=name)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(log_failure)
         self._tasks.append(task)
 
     async def _every(self, name: str, period: float, refresh: Callable[[], Awaitable[None]]) -> None:
@@ -125,11 +126,6 @@ class BinanceConnector:
                 await refresh()
             except Exception as exc:  # a failed refresh keeps the last known facts and tries again
                 log.warning("binance %s: %s failed: %s", self.name, name, exc)
-
-    @staticmethod
-    def _task_done(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task %s died", task.get_name(), exc_info=task.exception())
 
     async def refresh_instruments(self) -> None:
         """Reload instrument facts from ``GET /fapi/v1/exchangeInfo``."""
@@ -439,15 +435,9 @@ class BinanceConnector:
         else:
             candidates = sorted(self._position_symbols)
         for candidate in candidates:
-            try:
-                order = await self.client.signed(
-                    "GET", "/fapi/v1/order", [("symbol", candidate), ("origClientOrderId", client_order_id)]
-                )
-            except VenueRejected as exc:
-                if exc.code == parse.ORDER_NOT_FOUND:
-                    continue
-                raise
-            return parse.order_report(order, 0, 0)
+            order = await self._order(candidate, ("origClientOrderId", client_order_id))
+            if order is not None:
+                return parse.order_report(order, 0, 0)
         try:
             algo = await self.client.signed("GET", "/fapi/v1/algoOrder", [("clientAlgoId", client_order_id)])
         except VenueRejected as exc:
@@ -485,7 +475,7 @@ class BinanceConnector:
         placed = {str(algo["actualOrderId"]): algo for algo in algos.values() if algo.get("actualOrderId")}
         for order_id, algo in placed.items():
             if order_id not in rows and str(algo.get("clientAlgoId", "")).startswith(prefix):
-                actual = await self._order_by_id(str(algo.get("symbol", "")), order_id)
+                actual = await self._order(str(algo.get("symbol", "")), ("orderId", order_id))
                 if actual is not None:
                     rows[order_id] = actual
         # A triggered stop entry is listed once, under its clientAlgoId, with the order it placed.
@@ -498,12 +488,11 @@ class BinanceConnector:
         ]
         return sorted(listed, key=lambda order: (order.time_ms, order.venue_order_id or ""))
 
-    async def _order_by_id(self, symbol: str, order_id: str) -> dict[str, Any] | None:
-        """``GET /fapi/v1/order`` by order id; None when the venue no longer has it."""
+    async def _order(self, symbol: str, by: tuple[str, str]) -> dict[str, Any] | None:
+        """``GET /fapi/v1/order`` on ``symbol`` by ``by`` (``orderId`` or ``origClientOrderId``);
+        None when the venue does not have it."""
         try:
-            order: dict[str, Any] = await self.client.signed(
-                "GET", "/fapi/v1/order", [("symbol", symbol), ("orderId", order_id)]
-            )
+            order: dict[str, Any] = await self.client.signed("GET", "/fapi/v1/order", [("symbol", symbol), by])
         except VenueRejected as exc:
             if exc.code == parse.ORDER_NOT_FOUND:
                 return None

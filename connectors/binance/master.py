@@ -46,6 +46,7 @@ from core.enums import Side
 from core.errors import CopierError, TransientError
 from core.instrument import ZERO
 from core.signal import Signal
+from core.tasks import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class BinanceMaster:
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
-        task.add_done_callback(_log_death)
+        task.add_done_callback(log_failure)
         self._tasks.append(task)
 
     async def _load_positions(self) -> None:
@@ -286,9 +287,4 @@ def _against(position_side: str, side: object) -> bool:
 
 def _guards(side: object) -> Side | None:
     """The direction a protective order on ``side`` (``BUY``/``SELL``) guards."""
-    return guarded({"BUY": Side.BUY, "SELL": Side.SELL}.get(str(side)))
-
-
-def _log_death(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task %s died", task.get_name(), exc_info=task.exception())
+    return guarded(parse.parse_side(side))

@@ -307,7 +307,7 @@ def venue_algo_order(algo: Mapping[str, Any], actual: Mapping[str, Any] | None) 
     A close-position order is a position's stop-loss or take-profit, not an order of a signal of
     its own: None, as for a side or status it does not know.
     """
-    side = {"BUY": Side.BUY, "SELL": Side.SELL}.get(str(algo.get("side", "")))
+    side = parse_side(algo.get("side"))
     status = _ALGO_STATUS.get(str(algo.get("algoStatus", "")))
     if side is None or status is None or "symbol" not in algo or is_true(algo.get("closePosition")):
         return None
@@ -345,6 +345,14 @@ def venue_algo_order(algo: Mapping[str, Any], actual: Mapping[str, Any] | None) 
     )
 
 
+_SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
+
+
+def parse_side(value: object) -> Side | None:
+    """A Binance side (``BUY``/``SELL``), or None for anything else."""
+    return _SIDES.get(str(value))
+
+
 def is_true(value: object) -> bool:
     """A Binance boolean, sent as JSON ``true`` or as the string ``"true"``."""
     return value is True or str(value).lower() == "true"
@@ -376,7 +384,7 @@ def venue_order(order: Mapping[str, Any]) -> VenueOrder | None:
     A partially filled order still rests (ACCEPTED); rejected orders, which never existed, are None.
     """
     status = _VENUE_ORDER_STATUS.get(str(order.get("status", "")))
-    side = {"BUY": Side.BUY, "SELL": Side.SELL}.get(str(order.get("side", "")))
+    side = parse_side(order.get("side"))
     if status is None or side is None or "symbol" not in order:
         return None
     ps = str(order.get("positionSide", "BOTH"))

@@ -272,6 +272,5 @@ def _algo_levels(row: Mapping[str, Any]) -> tuple[tuple[str, str], Decimal | Non
     """(position, stop-loss, take-profit, the direction it guards) of one ``conditional``/``oco``
     algo order row."""
     key = (str(row.get("instId", "")), str(row.get("posSide") or "net"))
-    side = {"buy": Side.BUY, "sell": Side.SELL}.get(str(row.get("side", "")))
     sl, tp = parse.optional_decimal(row.get("slTriggerPx")), parse.optional_decimal(row.get("tpTriggerPx"))
-    return key, sl, tp, guarded(side)
+    return key, sl, tp, guarded(parse.parse_side(row.get("side")))

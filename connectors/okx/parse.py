@@ -378,6 +378,11 @@ _VENUE_ORDER_STATUS = {
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 
 
+def parse_side(value: object) -> Side | None:
+    """An OKX side (``buy``/``sell``), or None for anything else."""
+    return _SIDES.get(str(value))
+
+
 def order_client_id(row: dict[str, Any]) -> str:
     """An order or algo row's client id: its own ``clOrdId``, or (a stop entry, or the order it
     placed when it triggered, which has no ``clOrdId``) the stop entry's ``algoClOrdId``."""
@@ -387,7 +392,7 @@ def order_client_id(row: dict[str, Any]) -> str:
 def venue_algo_order(row: dict[str, Any], spec: SwapSpec) -> VenueOrder | None:
     """One live ``trigger`` row of ``orders-algo-pending`` (a stop entry not yet triggered) as a
     pending :class:`VenueOrder`: STOP at its trigger price, its venue id the algo id (``algo:…``)."""
-    side = _SIDES.get(str(row.get("side", "")))
+    side = parse_side(row.get("side"))
     algo_id = str(row.get("algoId") or "")
     if side is None or not algo_id or str(row.get("state", "")) != "live":
         return None
@@ -411,7 +416,7 @@ def venue_order(row: dict[str, Any], spec: SwapSpec) -> VenueOrder | None:
     """One row of ``orders-pending`` / ``orders-history`` as a :class:`VenueOrder`, with sizes
     converted from contracts to base quantity (None for a state or side it does not know)."""
     status = _VENUE_ORDER_STATUS.get(str(row.get("state", "")))
-    side = _SIDES.get(str(row.get("side", "")))
+    side = parse_side(row.get("side"))
     if status is None or side is None:
         return None
     closing = is_closing(row)
