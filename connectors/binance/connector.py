@@ -41,6 +41,9 @@ _SIDE = {Side.BUY: "BUY", Side.SELL: "SELL"}
 _SUFFIXES = ("-PERP", "_PERP", ".P")
 _REMEMBERED_ORDERS = 10_000
 _HISTORY_MS = 7 * 24 * 3600 * 1000  # allOrders spans at most 7 days per request
+_CLOCK_MARGIN_MS = 5_000
+"""How far past the venue's estimated "now" a history query reaches: an order placed a moment ago
+can carry a time just after that estimate."""
 _MAX_PAGES = 20
 
 
@@ -468,9 +471,10 @@ class BinanceConnector:
         rows: dict[str, dict[str, Any]] = {str(row.get("orderId")): row for row in open_rows}
         algos: dict[str, dict[str, Any]] = {str(row.get("algoId")): row for row in open_algos}
         for symbol in sorted(wanted):
-            for row in await self._history("/fapi/v1/allOrders", "orderId", "time", symbol, since_ms, now):
+            until = now + _CLOCK_MARGIN_MS
+            for row in await self._history("/fapi/v1/allOrders", "orderId", "time", symbol, since_ms, until):
                 rows[str(row.get("orderId"))] = row
-            for row in await self._history("/fapi/v1/allAlgoOrders", "algoId", "createTime", symbol, since_ms, now):
+            for row in await self._history("/fapi/v1/allAlgoOrders", "algoId", "createTime", symbol, since_ms, until):
                 algos[str(row.get("algoId"))] = row
         placed = {str(algo["actualOrderId"]): algo for algo in algos.values() if algo.get("actualOrderId")}
         for order_id, algo in placed.items():

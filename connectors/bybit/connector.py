@@ -39,6 +39,9 @@ CATEGORY = parse.CATEGORY
 PERP_SUFFIX = "-PERP"
 KEEP_ORDERS = 4096
 _HISTORY_WINDOW_MS = 7 * 24 * 3600 * 1000  # /v5/order/history spans at most 7 days per request
+_CLOCK_MARGIN_MS = 5_000
+"""How far past the venue's estimated "now" a history query reaches: an order placed a moment ago
+can carry a time just after that estimate."""
 _MAX_PAGES = 20
 
 
@@ -590,7 +593,7 @@ class BybitConnector:
         """Open orders (``GET /v5/order/realtime``) and the order history (``/v5/order/history``, in
         windows of at most 7 days) of the settle coin's linear contracts, under ``orderLinkId``s
         starting with ``prefix`` and created at or after ``since_ms``; paged with ``cursor``."""
-        now = self.clock.now_ms()
+        now = self.clock.now_ms() + _CLOCK_MARGIN_MS
         items: dict[str, Mapping[str, Any]] = {}
         queries: list[tuple[str, dict[str, str]]] = [("/v5/order/realtime", {})]
         start = since_ms
