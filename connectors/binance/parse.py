@@ -301,8 +301,14 @@ def algo_report(order: Mapping[str, Any], t_wire_ns: int, t_ack_ns: int) -> Exec
 def venue_algo_order(algo: Mapping[str, Any], actual: Mapping[str, Any] | None) -> VenueOrder | None:
     """One stop entry of ``GET /fapi/v1/openAlgoOrders`` or ``/fapi/v1/allAlgoOrders`` as a
     :class:`VenueOrder` under its ``clientAlgoId``: STOP at its trigger price, ``algo:<algoId>``
-    while it waits; once triggered, the order it placed (``actual``, its ``actualOrderId`` in
-    ``allOrders``, whose own client id is the venue's) gives the status, fill and venue id.
+    while it waits; once triggered, it is the order it placed (``actual``, its ``actualOrderId`` in
+    ``allOrders``, whose own client id is the venue's): that order's status, fill, venue id, type
+    and price, so a triggered stop-limit entry still resting is a LIMIT at its limit price.
+
+    Binance keeps an order with a fill for 90 days and drops one that ended without a fill after
+    3 days; within the 7 days adoption looks back, a placed order the venue no longer has
+    (``actual`` None while ``actualOrderId`` is set) ended without a fill, and the entry is listed
+    as canceled.
 
     A close-position order is a position's stop-loss or take-profit, not an order of a signal of
     its own: None, as for a side or status it does not know.
@@ -311,23 +317,27 @@ def venue_algo_order(algo: Mapping[str, Any], actual: Mapping[str, Any] | None) 
     status = _ALGO_STATUS.get(str(algo.get("algoStatus", "")))
     if side is None or status is None or "symbol" not in algo or is_true(algo.get("closePosition")):
         return None
-    placed = venue_order(actual) if actual is not None else None
+    trigger = dec(str(algo.get("triggerPrice") or "0"))
     volume = dec(str(algo.get("quantity") or "0"))
     filled, average = ZERO, None
     venue_id: str | None = f"{ALGO_PREFIX}{algo.get('algoId', '')}"
+    order_type, price = OrderType.STOP, (trigger if trigger > 0 else None)
+    placed = venue_order(actual) if actual is not None else None
+    placed_id = str(algo.get("actualOrderId") or "")
     if placed is not None:
         status, filled, average = placed.status, placed.filled_volume, placed.average_price
-        venue_id = placed.venue_order_id
+        venue_id, order_type, price = placed.venue_order_id, placed.order_type, placed.price
+    elif placed_id:
+        status, venue_id = ReportStatus.CANCELED, placed_id
     elif status is ReportStatus.FILLED:
-        # Triggered, but the venue no longer has the order it placed: no longer resting, filled as
-        # far as the algo order itself says, under the placed order's id when it is given.
+        # Triggered without the placed order's id: the fill as far as the algo order itself says.
         filled = dec(str(algo.get("executedQty") or "0"))
-        venue_id = str(algo.get("actualOrderId") or "") or venue_id
+        avg = dec(str(algo.get("avgPrice") or "0"))
+        average = avg if avg > 0 else None
     ps = str(algo.get("positionSide") or "BOTH")
     closing = _closing(algo, ps, side)
     if closing and status is ReportStatus.FILLED:
         status = ReportStatus.CLOSED
-    trigger = dec(str(algo.get("triggerPrice") or "0"))
     return VenueOrder(
         client_order_id=str(algo.get("clientAlgoId", "")),
         symbol=str(algo["symbol"]),
@@ -340,8 +350,8 @@ def venue_algo_order(algo: Mapping[str, Any], actual: Mapping[str, Any] | None) 
         average_price=average,
         time_ms=int(algo.get("createTime") or algo.get("updateTime") or 0),
         reduce_only=closing,
-        order_type=OrderType.STOP,
-        price=trigger if trigger > 0 else None,
+        order_type=order_type,
+        price=price,
     )
 
 

@@ -73,7 +73,10 @@ async def test_binance_lists_stop_entries_waiting_triggered_and_canceled_but_not
         stop_entry("other2", mark + 2000)  # another program's
         old = stop_entry(cid("stop-old-fill"), mark + 300)
         lost = stop_entry(cid("stop-lost-fill"), mark + 400)
-        sim.set_price("BTCUSDT", mark + 500)  # triggers three: market buys of 0.020
+        # A stop-limit entry whose limit order, once triggered, rests below the market.
+        resting = stop_entry(cid("stop-limit-rests"), mark + 100, type="STOP", price=str(mark - 100),
+                             timeInForce="GTC")
+        sim.set_price("BTCUSDT", mark + 500)  # triggers four: three market buys of 0.020, one limit buy
         # One placed order is out of the history asked for (found by its id), one is gone.
         sim.orders[int(old["actualOrderId"])]["time"] = an_hour_ago() - 3_600_000
         del sim.orders[int(lost["actualOrderId"])]
@@ -87,12 +90,18 @@ async def test_binance_lists_stop_entries_waiting_triggered_and_canceled_but_not
         try:
             found = {o.client_order_id: o for o in await connector.recent_orders(CLIENT_ID_PREFIX, an_hour_ago())}
             assert set(found) == {cid(t) for t in ("stop-live", "stop-fired", "stop-canceled", "stop-old-fill",
-                                                   "stop-lost-fill")}  # fmt: skip
+                                                   "stop-lost-fill", "stop-limit-rests")}  # fmt: skip
             by_id = found[cid("stop-old-fill")]
             assert (by_id.status, by_id.filled_volume, by_id.venue_order_id) == (
                 ReportStatus.FILLED, Decimal("0.02"), old["actualOrderId"])  # fmt: skip
-            gone_fill = found[cid("stop-lost-fill")]
-            assert gone_fill.status is ReportStatus.FILLED and gone_fill.venue_order_id == lost["actualOrderId"]
+            # Binance drops only orders that ended without a fill: one it no longer has never filled.
+            purged = found[cid("stop-lost-fill")]
+            assert (purged.status, purged.filled_volume, purged.venue_order_id) == (
+                ReportStatus.CANCELED, 0, lost["actualOrderId"])  # fmt: skip
+            assert sim.algos[resting["algoId"]]["algoStatus"] == "TRIGGERED"
+            rests = found[cid("stop-limit-rests")]
+            assert (rests.status, rests.order_type, rests.price, rests.filled_volume, rests.venue_order_id) == (
+                ReportStatus.ACCEPTED, OrderType.LIMIT, mark - 100, 0, resting["actualOrderId"])  # fmt: skip
             live, filled = found[cid("stop-live")], found[cid("stop-fired")]
             assert live.status is ReportStatus.ACCEPTED and live.order_type is OrderType.STOP
             assert live.price == mark + 1000 and live.filled_volume == 0 and live.volume == Decimal("0.02")

@@ -627,6 +627,14 @@ class BinanceSim:
         )
         self._push_order(order, "TRADE", last_qty=qty, last_price=price, realized=realized)
         self._push_account(order["symbol"], order["positionSide"])
+        self._finish_algo(order)
+
+    def _finish_algo(self, order: dict[str, Any]) -> None:
+        """A triggered algo order ends (FINISHED) with the order it placed."""
+        for algo in self.algos.values():
+            if algo["actualOrderId"] == str(order["orderId"]) and algo["algoStatus"] == "TRIGGERED":
+                algo.update(algoStatus="FINISHED", updateTime=self.now_ms())
+                self._push_algo(algo)
 
     def _answer_order(self, order: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
         if params.get("newOrderRespType", "ACK") == "RESULT":
@@ -743,21 +751,27 @@ class BinanceSim:
             pos = self._pos(symbol, algo["positionSide"])
             qty = abs(pos.amount) if algo["closePosition"] else Decimal(algo["quantity"])
             algo.update(algoStatus="FINISHED", triggerTime=self.now_ms(), updateTime=self.now_ms())
-            self._push_algo(algo)
             if qty == 0:
+                self._push_algo(algo)
                 continue
+            # STOP and TAKE_PROFIT place a limit order at the algo's price, the *_MARKET kinds a market order.
+            limit = {} if algo["orderType"].endswith("MARKET") else {"price": algo["price"], "timeInForce": "GTC"}
             with contextlib.suppress(_Fail):
                 order = self.new_order(
                     {
                         "symbol": symbol,
                         "side": algo["side"],
                         "positionSide": algo["positionSide"],
-                        "type": "MARKET",
+                        "type": "LIMIT" if limit else "MARKET",
                         "quantity": _s(qty),
+                        **limit,
                         **({"reduceOnly": "true"} if algo["positionSide"] == "BOTH" and algo["closePosition"] else {}),
                     }
                 )
                 algo["actualOrderId"] = str(order["orderId"])
+                if order["status"] == "NEW":
+                    algo["algoStatus"] = "TRIGGERED"  # resting in the book until it fills or is canceled
+            self._push_algo(algo)
 
     def find_order(self, params: dict[str, str]) -> dict[str, Any]:
         spec = self._spec(params)
@@ -779,6 +793,7 @@ class BinanceSim:
             raise _Fail(400, -2011, "Unknown order sent.")
         order.update(status="CANCELED", updateTime=self.now_ms())
         self._push_order(order, "CANCELED")
+        self._finish_algo(order)
         return dict(order)
 
     def find_algo(self, params: dict[str, str]) -> dict[str, Any]:
