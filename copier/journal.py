@@ -540,6 +540,19 @@ class Journal:
 
         self.defer(link_record(leg, closed=closed))
 
+    def settled(self, leg: Leg, status: str) -> None:
+        """Record that a pending open has since filled or ended unfilled at the venue (a
+        ``settled`` record, keyed by the open's client order id, applied by ``rebuild_links``)."""
+        record: dict[str, Any] = {"t": "settled", "ts": _now_us(), "cid": leg.client_order_id, "status": status}
+        if status == "filled":
+            record["filled"] = _dec(leg.volume)
+            if leg.position_id is not None:
+                record["pos"] = leg.position_id
+            if leg.open_price is not None:
+                record["price"] = _dec(leg.open_price)
+        self.defer(record)
+        self.link(leg, closed=status != "filled")
+
     def done(self, signal_id: str, account: str, status: str, reason: str | None = None) -> None:
         """Record that ``account`` is finished with the signal (its last status, and why when it did not trade)."""
         record: dict[str, Any] = {"t": "done", "sig": signal_id, "ts": _now_us(), "acct": account, "status": status}

@@ -48,6 +48,9 @@ def rebuild_links(records: Iterable[dict[str, Any]]) -> PositionLinks:
             if adopted is not None:
                 legs.setdefault(adopted.client_order_id, adopted)
             continue
+        if kind == "settled":
+            _settle(legs, record)
+            continue
         if kind != "result":
             continue
         cid = record.get("cid", "")
@@ -85,7 +88,7 @@ def rebuild_links(records: Iterable[dict[str, Any]]) -> PositionLinks:
         target = legs.get(link.get("open_cid", ""))
         if target is None:
             continue
-        if op == "close" and status in ("closed", "filled"):
+        if op == "close" and status in ("closed", "filled", "accepted"):
             target.volume -= Decimal(order["volume"]) or target.volume
             if target.volume <= 0:
                 del legs[target.client_order_id]
@@ -95,6 +98,19 @@ def rebuild_links(records: Iterable[dict[str, Any]]) -> PositionLinks:
     for leg in legs.values():
         table.add(leg)
     return table
+
+
+def _settle(legs: dict[str, Leg], record: dict[str, Any]) -> None:
+    """Apply a ``settled`` record: a pending open found filled (now a position) or canceled unfilled."""
+    leg = legs.get(record.get("cid", ""))
+    if leg is None or not leg.pending:
+        return
+    if record.get("status") == "filled":
+        leg.pending, leg.volume = False, Decimal(record["filled"])
+        leg.position_id = record.get("pos") or leg.position_id
+        leg.open_price = Decimal(record["price"]) if record.get("price") else leg.open_price
+    else:
+        del legs[leg.client_order_id]
 
 
 def load(journal_dir: Path) -> tuple[JournalState, PositionLinks]:

@@ -515,6 +515,73 @@ class Router:
             raise Skip("the signal names neither a symbol nor a position")
         return self.links.find(route.account, signal.source, canonical=signal.symbol, side=signal.side, pending=pending)
 
+    async def _settled(self, job: _Job, conn: Connector, legs: list[Leg]) -> list[Leg]:
+        """``legs`` with each pending one brought up to date from the venue first.
+
+        A pending leg is a resting order (a limit or stop entry) or an open whose fill was not
+        confirmed in time, and the venue may have filled it since: one that filled becomes the
+        position it opened, so a close closes it rather than cancelling an order that no longer
+        rests; one the venue ended unfilled is unlinked. One still resting, partly filled or not,
+        or that the venue could not be asked about, stays pending.
+        """
+        current: list[Leg] = []
+        for leg in legs:
+            if leg.pending and not await self._settle(job, conn, leg):
+                continue
+            current.append(leg)
+        return current
+
+    async def _settle(self, job: _Job, conn: Connector, leg: Leg) -> bool:
+        """Ask the venue about pending ``leg`` and apply the answer; False when it was unlinked."""
+        try:
+            report = await conn.order_by_client_id(leg.client_order_id)
+        except CopierError as exc:
+            log.warning("could not ask %s about pending order %s: %s", leg.account, leg.client_order_id, exc)
+            return True
+        if report is None:
+            return True
+        unfilled = report.status is ReportStatus.CANCELED and report.filled_volume <= 0
+        if report.status not in (ReportStatus.FILLED, ReportStatus.CANCELED) or (
+            report.filled_volume <= 0 and not unfilled
+        ):
+            return True
+        detail = {"source_position": leg.source_key, "position_id": report.position_id or leg.position_id}
+        if unfilled:
+            self.links.remove(leg)
+            if self.journal is not None:
+                self.journal.settled(leg, "canceled")
+            self.mirror.emit(
+                "position_unlinked",
+                signal_id=job.signal.id,
+                source=leg.source,
+                account=leg.account,
+                symbol=leg.symbol,
+                side=leg.side,
+                client_order_id=leg.client_order_id,
+                reason="the pending order ended unfilled at the venue",
+                detail=detail,
+            )
+            return False
+        leg.pending, leg.volume = False, report.filled_volume
+        leg.position_id = report.position_id or leg.position_id
+        leg.open_price = report.fill_price or leg.open_price
+        if self.journal is not None:
+            self.journal.settled(leg, "filled")
+        self.mirror.emit(
+            "position_linked",
+            signal_id=job.signal.id,
+            source=leg.source,
+            account=leg.account,
+            symbol=leg.symbol,
+            side=leg.side,
+            volume=leg.volume,
+            price=leg.open_price,
+            client_order_id=leg.client_order_id,
+            reason="the pending order has filled at the venue",
+            detail={**detail, "pending": False},
+        )
+        return True
+
     def _close_fraction(self, job: _Job) -> Decimal | None:
         """The fraction of each linked position to close, or None when the signal gives lots."""
         signal = job.signal
@@ -531,7 +598,7 @@ class Router:
     async def _close(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
         signal, route = job.signal, job.route
         fraction = self._close_fraction(job)
-        legs = self._legs(job, pending=None)
+        legs = await self._settled(job, conn, self._legs(job, pending=None))
         if not legs:
             what = signal.position_ref or f"{signal.symbol or 'any symbol'} {signal.side.value if signal.side else ''}"
             raise Skip(f"no open position on {route.account} is linked to {what.strip()} from {signal.source}")
@@ -548,6 +615,7 @@ class Router:
             cid = client_order_id(signal.source, signal.dedupe_key, route.name, index)
             if leg.pending:
                 if signal.action is Action.CLOSE_PART:
+                    skipped.append(f"the {leg.symbol} order {leg.order_id or leg.client_order_id} has not filled yet")
                     continue
                 await self._cancel_leg(job, conn, outcome, leg, cid)
                 continue
@@ -597,18 +665,24 @@ class Router:
         if skipped and outcome.status in ("queued", "skipped"):
             raise Skip("; ".join(skipped))
 
-    async def _cancel_leg(self, job: _Job, conn: Connector, outcome: FollowerOutcome, leg: Leg, cid: str) -> None:
+    async def _cancel_leg(self, job: _Job, conn: Connector, outcome: FollowerOutcome, leg: Leg, cid: str) -> bool:
+        """Cancel pending ``leg``; whether it was cancelled (and unlinked)."""
         intent = OrderIntent(
             kind=IntentKind.CANCEL, client_order_id=cid, symbol=leg.symbol, side=leg.side, order_id=leg.order_id
         )
-        if await self._send(job, conn, outcome, intent, link=_on(leg, "cancel")) is not None:
-            self.links.remove(leg)
-            self._link_changed(leg, closed=True)
+        if await self._send(job, conn, outcome, intent, link=_on(leg, "cancel")) is None:
+            return False
+        self.links.remove(leg)
+        self._link_changed(leg, closed=True)
+        return True
 
     async def _cancel(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
-        legs = self._legs(job, pending=True)
+        legs = [leg for leg in await self._settled(job, conn, self._legs(job, pending=True)) if leg.pending]
         if not legs:
-            raise Skip(f"no pending order on {job.route.account} is linked to this signal's position")
+            raise Skip(
+                f"no pending order on {job.route.account} is linked to this signal's position"
+                " (an order that filled is a position now: close it instead)"
+            )
         for index, leg in enumerate(legs):
             cid = client_order_id(job.signal.source, job.signal.dedupe_key, job.route.name, index)
             await self._cancel_leg(job, conn, outcome, leg, cid)
@@ -617,12 +691,14 @@ class Router:
         signal, route = job.signal, job.route
         if signal.sl is None and signal.tp is None:
             raise Skip("the modify names neither a stop loss nor a take profit")
-        legs = self._legs(job, pending=None)
+        legs = await self._settled(job, conn, self._legs(job, pending=None))
         if not legs:
             raise Skip(f"no open position on {route.account} is linked to this signal's position")
+        gone: list[str] = []
         for index, leg in enumerate(legs):
             inst = conn.instrument(leg.symbol)
             if inst is None:
+                gone.append(f"{leg.symbol} is no longer traded on {route.account}")
                 continue
             sl, tp = _levels_for(signal.sl, signal.tp, leg, inst, route.guards.reverse)
             intent = OrderIntent(
@@ -636,26 +712,29 @@ class Router:
                 order_id=leg.order_id if leg.pending else None,
             )
             await self._send(job, conn, outcome, intent, leg=index, link=_on(leg, "modify"))
+        if gone and outcome.status in ("queued", "skipped"):
+            raise Skip("; ".join(gone))
 
     async def _reverse(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
         signal = job.signal
         if signal.side is None:
             raise Skip("a reverse needs the new side")
-        opposite = [
-            leg
-            for leg in self.links.find(job.route.account, signal.source, canonical=signal.symbol, pending=None)
-            if leg.source_side is not signal.side
-        ]
-        await self._close_legs(job, conn, outcome, opposite, base=100)
+        linked = self.links.find(job.route.account, signal.source, canonical=signal.symbol, pending=None)
+        opposite = [leg for leg in await self._settled(job, conn, linked) if leg.source_side is not signal.side]
+        if not await self._close_legs(job, conn, outcome, opposite, base=100):
+            _not_opened(outcome, signal.side)
+            return
         await self._open(job, conn, outcome, signal.side, 0)
 
     async def _close_legs(
         self, job: _Job, conn: Connector, outcome: FollowerOutcome, legs: list[Leg], *, base: int
-    ) -> None:
+    ) -> bool:
+        """Close (or cancel) every leg in ``legs``; whether all of them were."""
+        closed_all = True
         for index, leg in enumerate(legs):
             cid = client_order_id(job.signal.source, job.signal.dedupe_key, job.route.name, base + index)
             if leg.pending:
-                await self._cancel_leg(job, conn, outcome, leg, cid)
+                closed_all = await self._cancel_leg(job, conn, outcome, leg, cid) and closed_all
                 continue
             intent = OrderIntent(
                 kind=IntentKind.CLOSE,
@@ -666,9 +745,12 @@ class Router:
                 position_id=leg.position_id,
                 reduce_only=True,
             )
-            if await self._send(job, conn, outcome, intent, leg=base + index, link=_on(leg, "close")) is not None:
-                self.links.remove(leg)
-                self._link_changed(leg, closed=True)
+            if await self._send(job, conn, outcome, intent, leg=base + index, link=_on(leg, "close")) is None:
+                closed_all = False
+                continue
+            self.links.remove(leg)
+            self._link_changed(leg, closed=True)
+        return closed_all
 
     async def _target(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
         """Bring the follower to the size that matches the source's target position."""
@@ -676,7 +758,8 @@ class Router:
         if signal.volume is None:
             raise Skip("a target-position signal needs the target size")
         canonical, _venue_symbol, inst = self._resolve(job, conn)
-        legs = [leg for leg in self.links.find(route.account, signal.source, canonical=canonical) if not leg.pending]
+        linked = self.links.find(route.account, signal.source, canonical=canonical, pending=None)
+        legs = [leg for leg in await self._settled(job, conn, linked) if not leg.pending]
         current = sum((leg.volume * leg.source_side.sign for leg in legs), ZERO)
         target = signal.volume
         desired = ZERO
@@ -687,7 +770,10 @@ class Router:
         if desired == current:
             raise Skip(f"already at the target: {current} {canonical}")
         if current != 0 and (desired == 0 or (desired > 0) != (current > 0)):
-            await self._close_legs(job, conn, outcome, legs, base=100)
+            if not await self._close_legs(job, conn, outcome, legs, base=100):
+                if desired != 0:
+                    _not_opened(outcome, Side.BUY if desired > 0 else Side.SELL)
+                return
             current = ZERO
         delta = desired - current
         if delta == 0:
@@ -696,9 +782,9 @@ class Router:
         if abs(desired) > abs(current):
             sizing = replace(route.sizing, mode=SizingMode.FIXED, volume=abs(delta))
             opening = replace(signal, action=Action.OPEN, side=side, volume=abs(delta), volume_kind=VolumeKind.LOTS)
-            await self._open(
-                _Job(opening, replace(route, sizing=sizing), job.record, job.symbols), conn, outcome, side, 200
-            )
+            sized = replace(route, sizing=sizing)
+            target_job = _Job(opening, sized, job.record, job.symbols, recovering=job.recovering, final=job.final)
+            await self._open(target_job, conn, outcome, side, 200)
             return
         remaining = abs(delta)
         for index, leg in enumerate(reversed(legs)):
@@ -919,6 +1005,14 @@ def _levels_for(
     new_sl = sl.resolve(entry, leg.side, is_stop=True, instrument=inst) if sl else None
     new_tp = tp.resolve(entry, leg.side, is_stop=False, instrument=inst) if tp else None
     return new_sl, new_tp
+
+
+def _not_opened(outcome: FollowerOutcome, side: Side) -> None:
+    """Say in ``outcome`` why a reverse or a target did not open ``side``: a close before it did not happen."""
+    outcome.reason = (
+        f"{outcome.reason or 'closing the other side did not happen'}; "
+        f"the {side.value} side is not opened while the other side may still be open"
+    )
 
 
 def _on(leg: Leg, op: str) -> dict[str, str]:

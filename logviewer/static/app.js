@@ -170,7 +170,8 @@ function makeRow() {
 
 const EVENT_CLASS = {
   signal_accepted: "ok", order_filled: "ok", order_acked: "ok", position_linked: "ok", connector_up: "ok",
-  position_closed: "ok", position_reduced: "ok", order_reconciled: "ok", daemon_started: "info",
+  position_closed: "ok", position_reduced: "ok", order_reconciled: "ok", position_unlinked: "info",
+  daemon_started: "info",
   order_planned: "info", order_sent: "info", signal_duplicate: "warn", order_skipped: "warn",
   order_unknown: "warn", order_adopted: "warn", connector_reconnecting: "warn", signal_rejected: "bad",
   order_rejected: "bad", order_failed: "bad", connector_down: "bad", kill_switch: "kill",
@@ -422,6 +423,7 @@ const STEP_WORDS = {
   order_rejected: "rejected", order_skipped: "skipped", order_unknown: "outcome unknown",
   order_reconciled: "reconciled", order_adopted: "adopted", order_failed: "failed",
   position_linked: "position linked", position_reduced: "position reduced", position_closed: "position closed",
+  position_unlinked: "position unlinked",
 };
 
 function el(tag, className, text) {

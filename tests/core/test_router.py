@@ -402,3 +402,37 @@ async def test_a_rehearsal_plans_the_first_followers_and_changes_nothing(tmp_pat
             assert [len(await c.positions()) for c in conns.values()] == [1, 1, 1, 0]
     finally:
         journal.close()
+
+
+class ClosesRefused(PaperConnector):
+    """A paper venue that refuses every close (a venue-side reduce-only refusal, say)."""
+
+    async def submit(self, intent: OrderIntent) -> ExecutionReport:
+        if intent.kind is IntentKind.CLOSE:
+            from core.errors import VenueRejected
+
+            raise VenueRejected("reduce-only order refused", code="test")
+        return await super().submit(intent)
+
+
+async def test_a_reverse_does_not_open_the_new_side_when_the_close_failed(tmp_path):
+    mirror = MirrorLog(tmp_path / "m.jsonl")
+    mirror.start()
+    conn = ClosesRefused(PaperConfig("a"))
+    await conn.start()
+    router = Router(routes=[Route("tv", "a")], connectors={"a": conn}, mirror=mirror)
+    try:
+        router.submit(buy(volume="0.1"))
+        await router.drain()
+        result = router.submit(Signal(source="tv", action=Action.REVERSE, symbol="EURUSD", side=Side.SELL))
+        await router.drain()
+        (position,) = await conn.positions()  # before: the sell opened beside the long still held
+        assert position.side is Side.BUY
+        record = router.outcomes.get(result.signal_id)
+        assert record is not None
+        outcome = record.follower("a")
+        assert outcome.status == "rejected" and "reduce-only order refused" in (outcome.reason or "")
+        assert "the sell side is not opened" in (outcome.reason or "")
+    finally:
+        await router.stop()
+        await mirror.close()

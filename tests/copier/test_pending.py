@@ -1,0 +1,129 @@
+"""Pending legs (a resting limit order, or an open whose fill was not confirmed in time) that the venue
+fills or ends later: a signal acting on them first asks the venue, and the journal keeps the answer
+for the links rebuilt after a restart. Paper accounts in this process stand in for the venue."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+
+from connectors.paper import PaperConfig, PaperConnector
+from copier.journal import Journal
+from copier.recovery import load_journal
+from core.enums import Action, OrderType, Side
+from core.mirror import MirrorLog
+from core.orders import IntentKind, OrderIntent
+from core.router import Route, Router
+from core.signal import Level, Signal
+
+D = Decimal
+
+
+@asynccontextmanager
+async def router_on(tmp: Path, conn: PaperConnector):
+    mirror = MirrorLog(tmp / "mirror.jsonl", flush_interval=0.001)
+    mirror.start()
+    journal = Journal(tmp / "journal")
+    router = Router(
+        routes=[Route("tv", "a")],
+        connectors={"a": conn},
+        mirror=mirror,
+        journal=journal,
+        links=load_journal(tmp / "journal").links,
+    )
+    try:
+        yield router, mirror
+    finally:
+        await router.drain()
+        await router.stop()
+        journal.close()
+        await mirror.close()
+
+
+def events(mirror: MirrorLog, name: str) -> list[dict]:
+    return [e for e in map(orjson.loads, mirror.path.read_bytes().splitlines()) if e["event"] == name]
+
+
+def buy_limit(price: str) -> Signal:
+    return Signal(
+        source="tv",
+        action=Action.OPEN,
+        symbol="EURUSD",
+        side=Side.BUY,
+        volume=D("0.10"),
+        order_type=OrderType.LIMIT,
+        price=D(price),
+        position_ref="p1",
+    )
+
+
+def close() -> Signal:
+    return Signal(source="tv", action=Action.CLOSE, position_ref="p1")
+
+
+async def paper() -> PaperConnector:
+    conn = PaperConnector(PaperConfig.from_mapping("a", {}, prefix=""))
+    await conn.start()
+    return conn
+
+
+async def test_a_limit_order_that_filled_is_closed_not_cancelled(tmp_path):
+    conn = await paper()
+    async with router_on(tmp_path, conn) as (router, mirror):
+        router.submit(buy_limit("1.07000"))
+        await router.drain()
+        assert len(conn.sim.pending_orders()) == 1 and router.links.find("a", "tv", pending=True)
+        conn.sim.set_price("EURUSD", D("1.06990"))  # the limit fills at the venue; nothing tells the router
+        assert conn.sim.pending_orders() == [] and len(await conn.positions()) == 1
+
+        result = router.submit(close())
+        await router.drain()
+        assert await conn.positions() == []  # before: a cancel of the filled order, rejected; position kept
+        assert router.links.of_account("a") == []
+        record = router.outcomes.get(result.signal_id)
+        assert record is not None and record.follower("a").status == "closed"
+        await mirror.flush()
+        (settled,) = [e for e in events(mirror, "position_linked") if e.get("reason")]
+        assert "has filled" in settled["reason"] and settled["volume"] == "0.10"
+
+
+async def test_a_limit_order_cancelled_at_the_venue_is_unlinked_with_a_reason(tmp_path):
+    conn = await paper()
+    async with router_on(tmp_path, conn) as (router, mirror):
+        router.submit(buy_limit("1.07000"))
+        await router.drain()
+        (order,) = conn.sim.pending_orders()
+        # Cancelled at the venue by someone else (a person on the platform, an expiry).
+        conn.sim.execute(
+            OrderIntent(IntentKind.CANCEL, "elsewhere", order.symbol, order.side, order_id=order.venue_order_id)
+        )
+
+        result = router.submit(close())
+        await router.drain()
+        assert router.links.of_account("a") == []
+        record = router.outcomes.get(result.signal_id)
+        assert record is not None
+        outcome = record.follower("a")
+        assert outcome.status == "skipped" and "no open position" in (outcome.reason or "")
+        await mirror.flush()
+        (unlinked,) = events(mirror, "position_unlinked")
+        assert unlinked["reason"] == "the pending order ended unfilled at the venue"
+
+
+async def test_a_fill_found_later_survives_a_restart(tmp_path):
+    conn = await paper()
+    async with router_on(tmp_path, conn) as (router, _):
+        router.submit(buy_limit("1.07000"))
+        await router.drain()
+        conn.sim.set_price("EURUSD", D("1.06990"))
+        # A modify reaches the pending leg, finds it filled, and moves the position's levels.
+        router.submit(Signal(source="tv", action=Action.MODIFY, position_ref="p1", tps=(Level(D("1.08000")),)))
+        await router.drain()
+    (leg,) = load_journal(tmp_path / "journal").links.of_account("a")
+    assert not leg.pending and leg.volume == D("0.10") and leg.position_id is not None
+    (position,) = await conn.positions()
+    assert position.position_id == leg.position_id and position.tp == D("1.08000")
+
