@@ -545,40 +545,32 @@ class Router:
             report.filled_volume <= 0 and not unfilled
         ):
             return True
-        detail = {"source_position": leg.source_key, "position_id": report.position_id or leg.position_id}
+        about: dict[str, Any] = {
+            "signal_id": job.signal.id,
+            "source": leg.source,
+            "account": leg.account,
+            "symbol": leg.symbol,
+            "side": leg.side,
+            "client_order_id": leg.client_order_id,
+        }
+        position_id = report.position_id or leg.position_id
+        detail: dict[str, Any] = {"source_position": leg.source_key, "position_id": position_id}
         if unfilled:
             self.links.remove(leg)
             if self.journal is not None:
                 self.journal.settled(leg, "canceled")
-            self.mirror.emit(
-                "position_unlinked",
-                signal_id=job.signal.id,
-                source=leg.source,
-                account=leg.account,
-                symbol=leg.symbol,
-                side=leg.side,
-                client_order_id=leg.client_order_id,
-                reason="the pending order ended unfilled at the venue",
-                detail=detail,
-            )
+            reason = "the pending order ended unfilled at the venue"
+            self.mirror.emit("position_unlinked", reason=reason, detail=detail, **about)
             return False
         leg.pending, leg.volume = False, report.filled_volume
         leg.position_id = report.position_id or leg.position_id
         leg.open_price = report.fill_price or leg.open_price
         if self.journal is not None:
             self.journal.settled(leg, "filled")
+        reason = "the pending order has filled at the venue"
+        detail["pending"] = False
         self.mirror.emit(
-            "position_linked",
-            signal_id=job.signal.id,
-            source=leg.source,
-            account=leg.account,
-            symbol=leg.symbol,
-            side=leg.side,
-            volume=leg.volume,
-            price=leg.open_price,
-            client_order_id=leg.client_order_id,
-            reason="the pending order has filled at the venue",
-            detail={**detail, "pending": False},
+            "position_linked", volume=leg.volume, price=leg.open_price, reason=reason, detail=detail, **about
         )
         return True
 
