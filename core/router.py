@@ -538,12 +538,10 @@ class Router:
         except CopierError as exc:
             log.warning("could not ask %s about pending order %s: %s", leg.account, leg.client_order_id, exc)
             return True
-        if report is None:
-            return True
-        unfilled = report.status is ReportStatus.CANCELED and report.filled_volume <= 0
-        if report.status not in (ReportStatus.FILLED, ReportStatus.CANCELED) or (
-            report.filled_volume <= 0 and not unfilled
-        ):
+        if report is None or report.status not in (ReportStatus.FILLED, ReportStatus.CANCELED):
+            return True  # still resting (partly filled or not), or unknown to the venue
+        unfilled = report.filled_volume <= 0
+        if unfilled and report.status is ReportStatus.FILLED:
             return True
         about: dict[str, Any] = {
             "signal_id": job.signal.id,

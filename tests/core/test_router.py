@@ -24,12 +24,12 @@ D = Decimal
 
 
 @asynccontextmanager
-async def router_with(tmp: Path, routes, accounts: dict[str, dict], **kwargs):
+async def router_with(tmp: Path, routes, accounts: dict[str, dict], *, connector=PaperConnector, **kwargs):
     mirror = MirrorLog(tmp / "mirror.jsonl", flush_interval=0.001)
     mirror.start()
     connectors = {}
     for name, options in accounts.items():
-        conn = PaperConnector(PaperConfig.from_mapping(name, options, prefix=""))
+        conn = connector(PaperConfig.from_mapping(name, options, prefix=""))
         await conn.start()
         connectors[name] = conn
     router = Router(routes=routes, connectors=connectors, mirror=mirror, **kwargs)
@@ -416,23 +416,15 @@ class ClosesRefused(PaperConnector):
 
 
 async def test_a_reverse_does_not_open_the_new_side_when_the_close_failed(tmp_path):
-    mirror = MirrorLog(tmp_path / "m.jsonl")
-    mirror.start()
-    conn = ClosesRefused(PaperConfig("a"))
-    await conn.start()
-    router = Router(routes=[Route("tv", "a")], connectors={"a": conn}, mirror=mirror)
-    try:
+    async with router_with(tmp_path, [Route("tv", "a")], {"a": {}}, connector=ClosesRefused) as (router, conns, _):
         router.submit(buy(volume="0.1"))
         await router.drain()
         result = router.submit(Signal(source="tv", action=Action.REVERSE, symbol="EURUSD", side=Side.SELL))
         await router.drain()
-        (position,) = await conn.positions()  # before: the sell opened beside the long still held
+        (position,) = await conns["a"].positions()  # before: the sell opened beside the long still held
         assert position.side is Side.BUY
         record = router.outcomes.get(result.signal_id)
         assert record is not None
         outcome = record.follower("a")
         assert outcome.status == "rejected" and "reduce-only order refused" in (outcome.reason or "")
         assert "the sell side is not opened" in (outcome.reason or "")
-    finally:
-        await router.stop()
-        await mirror.close()
