@@ -92,7 +92,10 @@ def rebuild_links(records: Iterable[dict[str, Any]]) -> PositionLinks:
             target.volume -= Decimal(order["volume"]) or target.volume
             if target.volume <= 0:
                 del legs[target.client_order_id]
-        elif op == "cancel" and status == "canceled":
+        elif op == "cancel" and status == "canceled" and not link.get("settle"):
+            # A cancel marked "settle" unlinks by the ``settled`` record that follows it (the
+            # order may have filled in part first); without one the leg stays pending, to be
+            # asked about again by the next signal that acts on it.
             del legs[target.client_order_id]
     table = PositionLinks()
     for leg in legs.values():
@@ -179,7 +182,7 @@ def resume(state: JournalState, router: Router, mirror: MirrorLog) -> dict[str, 
         for follower in entry.followers.values():
             if follower.state is FollowerState.FINISHED:
                 continue
-            final = frozenset(o.client_order_id for o in follower.orders if o.final)
+            final = {o.client_order_id: o.intent for o in follower.orders if o.final}
             reason = {
                 FollowerState.ACCEPTED: "accepted before the restart; planning now",
                 FollowerState.PLANNED: "planned before the restart; asking the venue before sending",

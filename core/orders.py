@@ -12,8 +12,11 @@ from core.enums import OrderType, Side
 CLIENT_ID_PREFIX = "cp"
 
 
-def client_order_id(source: str, dedupe_key: str, route: str, leg: int) -> str:
+def client_order_id(source: str, dedupe_key: str, route: str, leg: int | str) -> str:
     """Deterministic client order id for (signal, route, leg).
+
+    ``leg`` numbers the orders a signal opens; an order that acts on a linked position (close,
+    cancel, modify) names that position instead (see :func:`acting_order_id`).
 
     22 characters of ``[a-z0-9]``: the ``cp`` prefix and 100 bits of a BLAKE2b digest in base32.
     That fits every venue's limit (OKX's 32 alphanumerics being the strictest) and lets recovery
@@ -22,6 +25,18 @@ def client_order_id(source: str, dedupe_key: str, route: str, leg: int) -> str:
     digest = hashlib.blake2b(f"{source}\x1f{dedupe_key}\x1f{route}\x1f{leg}".encode(), digest_size=13).digest()
     top = int.from_bytes(digest, "big") >> 4  # the digest's first 100 bits: 20 base32 digits
     return CLIENT_ID_PREFIX + "".join([_B32_PAIRS[(top >> shift) & 1023] for shift in _PAIR_SHIFTS])
+
+
+def acting_order_id(source: str, dedupe_key: str, route: str, kind: str, open_cid: str) -> str:
+    """Client order id of the ``kind`` order (close, cancel, modify) that one signal sends for the
+    linked position opened by ``open_cid``.
+
+    Tied to the position rather than to its place among the positions the signal acts on: a
+    signal planned again after a restart finds the positions it already closed gone, and each
+    remaining position must get the id it had before, so that the venue is asked about the right
+    order and none is skipped or sent twice.
+    """
+    return client_order_id(source, dedupe_key, route, f"{kind}:{open_cid}")
 
 
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower case

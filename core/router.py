@@ -35,10 +35,10 @@ from core.instrument import ONE, ZERO, Instrument, round_down_to_step
 from core.journal import JournalWriter
 from core.links import Leg, PositionLinks, source_key
 from core.mirror import MirrorLog
-from core.orders import ExecutionReport, IntentKind, OrderIntent, ReportStatus, client_order_id
+from core.orders import ExecutionReport, IntentKind, OrderIntent, ReportStatus, acting_order_id, client_order_id
 from core.outcomes import FollowerOutcome, OutcomeBook, SignalRecord
 from core.signal import Level, Signal
-from core.sizing import SizeRequest, Sizing, SizingMode, raw_volume, size_open
+from core.sizing import SizeRequest, Sizing, SizingMode, position_cap, raw_volume, size_open
 from core.symbols import AccountSymbols, SymbolTable
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class _Job:
     record: SignalRecord
     symbols: AccountSymbols
     recovering: bool = False
-    final: frozenset[str] = frozenset()
+    final: Mapping[str, OrderIntent] | None = None  # in recovery: the orders that already have an outcome
     fanout: _Fanout | None = None
 
 
@@ -348,12 +348,13 @@ class Router:
             self._unsent -= 1
         return fanout
 
-    def recover(self, signal: Signal, account: str, final: frozenset[str], reason: str = "") -> bool:
+    def recover(self, signal: Signal, account: str, final: Mapping[str, OrderIntent], reason: str = "") -> bool:
         """Queue an unfinished (signal, follower) found in the journal after a restart.
 
-        Orders in ``final`` already have their outcome and are not touched; every other order is
-        first looked up at the venue by its client order id and sent only when the venue does not
-        have it. Returns False when no route joins the signal's source to the account any more.
+        Orders in ``final`` (by client order id) already have their outcome and are not touched;
+        every other order is first looked up at the venue by its client order id and sent only
+        when the venue does not have it. Returns False when no route joins the signal's source to
+        the account any more.
         """
         record = self.outcomes.get(signal.id) or self.outcomes.add(SignalRecord(signal, "accepted"))
         self._seen.setdefault((signal.source, signal.dedupe_key), (time.monotonic(), signal.id))
@@ -531,18 +532,23 @@ class Router:
             current.append(leg)
         return current
 
-    async def _settle(self, job: _Job, conn: Connector, leg: Leg) -> bool:
-        """Ask the venue about pending ``leg`` and apply the answer; False when it was unlinked."""
+    async def _settle(self, job: _Job, conn: Connector, leg: Leg, *, cancelled: bool = False) -> bool:
+        """Ask the venue about pending ``leg`` and apply the answer; False when it was unlinked.
+
+        ``cancelled``: Copier has just cancelled the leg's order, so what it filled before is all
+        it will fill, and an order the venue no longer knows ended unfilled.
+        """
         try:
             report = await conn.order_by_client_id(leg.client_order_id)
         except CopierError as exc:
             log.warning("could not ask %s about pending order %s: %s", leg.account, leg.client_order_id, exc)
             return True
-        if report is None or report.status not in (ReportStatus.FILLED, ReportStatus.CANCELED):
+        ended = report is not None and report.status in (ReportStatus.FILLED, ReportStatus.CANCELED)
+        if not ended and not (cancelled and report is None):
             return True  # still resting (partly filled or not), or unknown to the venue
-        unfilled = report.filled_volume <= 0
-        if unfilled and report.status is ReportStatus.FILLED:
-            return True
+        filled = report.filled_volume if report is not None else ZERO
+        if filled <= 0 and report is not None and report.status is ReportStatus.FILLED:
+            return True  # filled by the venue's word, but by how much it does not say
         about: dict[str, Any] = {
             "signal_id": job.signal.id,
             "source": leg.source,
@@ -551,26 +557,44 @@ class Router:
             "side": leg.side,
             "client_order_id": leg.client_order_id,
         }
-        position_id = report.position_id or leg.position_id
+        position_id = (report.position_id if report is not None else None) or leg.position_id
         detail: dict[str, Any] = {"source_position": leg.source_key, "position_id": position_id}
-        if unfilled:
+        if filled <= 0:
             self.links.remove(leg)
             if self.journal is not None:
                 self.journal.settled(leg, "canceled")
-            reason = "the pending order ended unfilled at the venue"
+            reason = (
+                "the pending order was cancelled before any of it filled"
+                if cancelled
+                else "the pending order ended unfilled at the venue"
+            )
             self.mirror.emit("position_unlinked", reason=reason, detail=detail, **about)
             return False
-        leg.pending, leg.volume = False, report.filled_volume
-        leg.position_id = report.position_id or leg.position_id
+        assert report is not None
+        if filled < leg.volume and report.status is ReportStatus.CANCELED:
+            reason = f"{format(filled, 'f')} of the pending order's {format(leg.volume, 'f')} filled before it ended"
+            reason += "; that part is the linked position"
+        else:
+            reason = "the pending order has filled at the venue"
+        leg.pending, leg.volume = False, filled
+        leg.position_id = position_id
         leg.open_price = report.fill_price or leg.open_price
         if self.journal is not None:
             self.journal.settled(leg, "filled")
-        reason = "the pending order has filled at the venue"
         detail["pending"] = False
         self.mirror.emit(
             "position_linked", volume=leg.volume, price=leg.open_price, reason=reason, detail=detail, **about
         )
         return True
+
+    def _acting_id(self, job: _Job, kind: str, leg: Leg) -> str:
+        """The client order id of ``job``'s ``kind`` order on ``leg`` (see :func:`acting_order_id`)."""
+        signal = job.signal
+        return acting_order_id(signal.source, signal.dedupe_key, job.route.name, kind, leg.client_order_id)
+
+    def _done_before(self, job: _Job, cid: str) -> bool:
+        """Whether order ``cid`` already had its outcome before a restart (its effect is in the links)."""
+        return job.final is not None and cid in job.final
 
     def _close_fraction(self, job: _Job) -> Decimal | None:
         """The fraction of each linked position to close, or None when the signal gives lots."""
@@ -585,6 +609,19 @@ class Router:
             return signal.volume
         return None
 
+    def _lots_to_close(self, job: _Job, conn: Connector, first: Leg) -> Decimal:
+        """The lots a partial close by volume takes off the linked positions, less what its closes
+        that already had an outcome before a restart took (their positions may be gone)."""
+        inst = conn.instrument(first.symbol)
+        if inst is None:
+            raise Skip(f"{first.symbol} is no longer traded on {job.route.account}")
+        signal = job.signal
+        request = SizeRequest(signal.volume, signal.volume_kind, None, None)
+        lots = raw_volume(request, job.route.sizing, conn.account(), inst)
+        if job.final:
+            lots -= sum((i.volume for i in job.final.values() if i.kind is IntentKind.CLOSE), ZERO)
+        return lots
+
     async def _close(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
         signal, route = job.signal, job.route
         fraction = self._close_fraction(job)
@@ -592,31 +629,27 @@ class Router:
         if not legs:
             what = signal.position_ref or f"{signal.symbol or 'any symbol'} {signal.side.value if signal.side else ''}"
             raise Skip(f"no open position on {route.account} is linked to {what.strip()} from {signal.source}")
-        lots_left: Decimal | None = None
-        if fraction is None:
-            inst0 = conn.instrument(legs[0].symbol)
-            if inst0 is None:
-                raise Skip(f"{legs[0].symbol} is no longer traded on {route.account}")
-            lots_left = raw_volume(
-                SizeRequest(signal.volume, signal.volume_kind, None, None), route.sizing, conn.account(), inst0
-            )
+        lots_left = self._lots_to_close(job, conn, legs[0]) if fraction is None else None
         skipped: list[str] = []
         for index, leg in enumerate(legs):
-            cid = client_order_id(signal.source, signal.dedupe_key, route.name, index)
             if leg.pending:
                 if signal.action is Action.CLOSE_PART:
-                    skipped.append(f"the {leg.symbol} order {leg.order_id or leg.client_order_id} has not filled yet")
+                    skipped.append(f"the {leg.symbol} order {leg.order_id or leg.client_order_id} still rests")
                     continue
-                await self._cancel_leg(job, conn, outcome, leg, cid)
+                if not await self._cancel_leg(job, conn, outcome, leg) or leg.pending:
+                    continue
+                # Part of the order filled before the cancel: close the position it opened.
+            cid = self._acting_id(job, "close", leg)
+            if self._done_before(job, cid):
                 continue
             inst = conn.instrument(leg.symbol)
             if inst is None:
                 skipped.append(f"{leg.symbol} is no longer traded")
                 continue
-            if fraction is not None:
+            if lots_left is None:
+                assert fraction is not None
                 volume = leg.volume if fraction == ONE else round_down_to_step(leg.volume * fraction, inst.volume_step)
             else:
-                assert lots_left is not None
                 volume = min(leg.volume, round_down_to_step(lots_left, inst.volume_step))
                 lots_left -= volume
             if volume <= 0:
@@ -655,16 +688,26 @@ class Router:
         if skipped and outcome.status in ("queued", "skipped"):
             raise Skip("; ".join(skipped))
 
-    async def _cancel_leg(self, job: _Job, conn: Connector, outcome: FollowerOutcome, leg: Leg, cid: str) -> bool:
-        """Cancel pending ``leg``; whether it was cancelled (and unlinked)."""
+    async def _cancel_leg(self, job: _Job, conn: Connector, outcome: FollowerOutcome, leg: Leg) -> bool:
+        """Cancel pending ``leg``'s order; whether the order is over.
+
+        Over means unlinked when none of it filled, or, when some or all of it filled first, linked
+        on as the position that part opened (``leg.pending`` is then False: the caller closes it).
+        A refused cancel may mean the order has just filled, so the venue is asked again either
+        way. Not over while the order may still rest or its fill is not known: the leg stays
+        pending, and the next signal that acts on it asks the venue again.
+        """
         intent = OrderIntent(
-            kind=IntentKind.CANCEL, client_order_id=cid, symbol=leg.symbol, side=leg.side, order_id=leg.order_id
+            kind=IntentKind.CANCEL,
+            client_order_id=self._acting_id(job, "cancel", leg),
+            symbol=leg.symbol,
+            side=leg.side,
+            order_id=leg.order_id,
         )
-        if await self._send(job, conn, outcome, intent, link=_on(leg, "cancel")) is None:
-            return False
-        self.links.remove(leg)
-        self._link_changed(leg, closed=True)
-        return True
+        # "settle": the cancel does not unlink by itself; the fill asked of the venue after it does.
+        link = {**_on(leg, "cancel"), "settle": True}
+        cancelled = await self._send(job, conn, outcome, intent, link=link) is not None
+        return not await self._settle(job, conn, leg, cancelled=cancelled) or not leg.pending
 
     async def _cancel(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
         legs = [leg for leg in await self._settled(job, conn, self._legs(job, pending=True)) if leg.pending]
@@ -673,9 +716,8 @@ class Router:
                 f"no pending order on {job.route.account} is linked to this signal's position"
                 " (an order that filled is a position now: close it instead)"
             )
-        for index, leg in enumerate(legs):
-            cid = client_order_id(job.signal.source, job.signal.dedupe_key, job.route.name, index)
-            await self._cancel_leg(job, conn, outcome, leg, cid)
+        for leg in legs:
+            await self._cancel_leg(job, conn, outcome, leg)
 
     async def _modify(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
         signal, route = job.signal, job.route
@@ -693,7 +735,7 @@ class Router:
             sl, tp = _levels_for(signal.sl, signal.tp, leg, inst, route.guards.reverse)
             intent = OrderIntent(
                 kind=IntentKind.MODIFY,
-                client_order_id=client_order_id(signal.source, signal.dedupe_key, route.name, index),
+                client_order_id=self._acting_id(job, "modify", leg),
                 symbol=leg.symbol,
                 side=leg.side,
                 sl=sl,
@@ -711,31 +753,33 @@ class Router:
             raise Skip("a reverse needs the new side")
         linked = self.links.find(job.route.account, signal.source, canonical=signal.symbol, pending=None)
         opposite = [leg for leg in await self._settled(job, conn, linked) if leg.source_side is not signal.side]
-        if not await self._close_legs(job, conn, outcome, opposite, base=100):
+        if not await self._close_legs(job, conn, outcome, opposite):
             _not_opened(outcome, signal.side)
             return
         await self._open(job, conn, outcome, signal.side, 0)
 
-    async def _close_legs(
-        self, job: _Job, conn: Connector, outcome: FollowerOutcome, legs: list[Leg], *, base: int
-    ) -> bool:
+    async def _close_legs(self, job: _Job, conn: Connector, outcome: FollowerOutcome, legs: list[Leg]) -> bool:
         """Close (or cancel) every leg in ``legs``; whether all of them were."""
         closed_all = True
         for index, leg in enumerate(legs):
-            cid = client_order_id(job.signal.source, job.signal.dedupe_key, job.route.name, base + index)
             if leg.pending:
-                closed_all = await self._cancel_leg(job, conn, outcome, leg, cid) and closed_all
-                continue
+                if not await self._cancel_leg(job, conn, outcome, leg):
+                    closed_all = False
+                    continue
+                if leg.pending:
+                    continue  # cancelled unfilled, and unlinked
             intent = OrderIntent(
                 kind=IntentKind.CLOSE,
-                client_order_id=cid,
+                client_order_id=self._acting_id(job, "close", leg),
                 symbol=leg.symbol,
                 side=leg.side,
                 volume=leg.volume,
                 position_id=leg.position_id,
                 reduce_only=True,
             )
-            if await self._send(job, conn, outcome, intent, leg=base + index, link=_on(leg, "close")) is None:
+            if self._done_before(job, intent.client_order_id):
+                continue  # closed before a restart: the rebuilt links no longer hold it
+            if await self._send(job, conn, outcome, intent, leg=100 + index, link=_on(leg, "close")) is None:
                 closed_all = False
                 continue
             self.links.remove(leg)
@@ -743,53 +787,63 @@ class Router:
         return closed_all
 
     async def _target(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
-        """Bring the follower to the size that matches the source's target position."""
+        """Bring the follower to the size that matches the source's target position.
+
+        A target is one net position, so linked positions on the other side of it (every one for
+        a flat target) are closed first, and the size is capped where the route caps one open.
+        """
         signal, route = job.signal, job.route
         if signal.volume is None:
             raise Skip("a target-position signal needs the target size")
         canonical, _venue_symbol, inst = self._resolve(job, conn)
         linked = self.links.find(route.account, signal.source, canonical=canonical, pending=None)
         legs = [leg for leg in await self._settled(job, conn, linked) if not leg.pending]
-        current = sum((leg.volume * leg.source_side.sign for leg in legs), ZERO)
-        target = signal.volume
-        desired = ZERO
+        target, size, capped = signal.volume, ZERO, ""
         if target != 0:
             request = SizeRequest(abs(target), VolumeKind.LOTS, signal.price, None)
-            desired = round_down_to_step(raw_volume(request, route.sizing, conn.account(), inst), inst.volume_step)
-            desired *= 1 if target > 0 else -1
-        if desired == current:
-            raise Skip(f"already at the target: {current} {canonical}")
-        if current != 0 and (desired == 0 or (desired > 0) != (current > 0)):
-            if not await self._close_legs(job, conn, outcome, legs, base=100):
-                if desired != 0:
-                    _not_opened(outcome, Side.BUY if desired > 0 else Side.SELL)
+            size = round_down_to_step(raw_volume(request, route.sizing, conn.account(), inst), inst.volume_step)
+            cap = position_cap(route.sizing, inst)
+            if cap is not None and size > cap:
+                capped = f" (the target {format(size, 'f')} capped at the route's maximum {format(cap, 'f')})"
+                size = cap
+        sign = 0 if size == 0 else (1 if target > 0 else -1)
+        other = [leg for leg in legs if leg.source_side.sign != sign]
+        if other:
+            if not await self._close_legs(job, conn, outcome, other):
+                if sign:
+                    _not_opened(outcome, Side.BUY if sign > 0 else Side.SELL)
                 return
-            current = ZERO
-        delta = desired - current
-        if delta == 0:
+            legs = [leg for leg in legs if leg.source_side.sign == sign]
+        held = sum((leg.volume for leg in legs), ZERO)
+        if held == size:
+            if not other:
+                raise Skip(f"already at the target: {format(sign * held, 'f')} {canonical}{capped}")
             return
-        side = Side.BUY if delta > 0 else Side.SELL
-        if abs(desired) > abs(current):
-            sizing = replace(route.sizing, mode=SizingMode.FIXED, volume=abs(delta))
-            opening = replace(signal, action=Action.OPEN, side=side, volume=abs(delta), volume_kind=VolumeKind.LOTS)
+        side = Side.BUY if sign > 0 else Side.SELL
+        if size > held:
+            delta = size - held
+            sizing = replace(route.sizing, mode=SizingMode.FIXED, volume=delta)
+            opening = replace(signal, action=Action.OPEN, side=side, volume=delta, volume_kind=VolumeKind.LOTS)
             sized = replace(route, sizing=sizing)
             target_job = _Job(opening, sized, job.record, job.symbols, recovering=job.recovering, final=job.final)
             await self._open(target_job, conn, outcome, side, 200)
             return
-        remaining = abs(delta)
+        remaining = held - size
         for index, leg in enumerate(reversed(legs)):
             if remaining <= 0:
                 break
             volume = min(leg.volume, remaining)
             intent = OrderIntent(
                 kind=IntentKind.CLOSE,
-                client_order_id=client_order_id(signal.source, signal.dedupe_key, route.name, 300 + index),
+                client_order_id=self._acting_id(job, "close", leg),
                 symbol=leg.symbol,
                 side=leg.side,
                 volume=volume,
                 position_id=leg.position_id,
                 reduce_only=True,
             )
+            if self._done_before(job, intent.client_order_id):
+                continue
             if await self._send(job, conn, outcome, intent, leg=300 + index, link=_on(leg, "close")) is not None:
                 leg.volume -= volume
                 remaining -= volume
@@ -812,7 +866,7 @@ class Router:
         """Send one intent with the outcome policy; None when it did not happen (or, in recovery,
         when it already happened before the restart and its effect is already in the links)."""
         signal, account = job.signal, job.route.account
-        if job.recovering and intent.client_order_id in job.final:
+        if job.final is not None and intent.client_order_id in job.final:
             return None
         journal = self.journal
 

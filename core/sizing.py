@@ -179,6 +179,19 @@ def _cap(sizing: Sizing, inst: Instrument) -> Decimal | None:
     return cap
 
 
+def position_cap(sizing: Sizing, inst: Instrument) -> Decimal | None:
+    """The largest position one open can build under ``sizing`` on ``inst``: the per-order cap when
+    the route clamps, that many orders of it when the route splits, None when nothing caps it.
+
+    A target-position signal sizes the whole position, not one order, and is capped here so that
+    the same target sent again does not add another clamped order to the position.
+    """
+    cap = _cap(sizing, inst)
+    if cap is None or sizing.max_policy is MaxPolicy.CLAMP:
+        return cap
+    return cap * sizing.max_split_orders
+
+
 def _split(total: Decimal, cap: Decimal, limit: int, inst: Instrument) -> tuple[Decimal, ...]:
     legs: list[Decimal] = []
     remaining = total

@@ -34,7 +34,8 @@ Rules of this market:
   crosses them: a buy limit fills at or below its price, a buy stop at or above, and the reverse
   for sells. They fill at the price that crossed them. An order already crossed when placed fills
   at once. A pending order that cannot be filled when triggered (no margin) is cancelled with a
-  reason. CANCEL removes a pending order by ``order_id``.
+  reason. CANCEL removes a pending order by ``order_id``; what it filled before stays filled.
+  :meth:`PaperVenue.fill_part` fills part of a resting order, as a thin market does.
 - When a price change reaches a position's SL or TP, the position closes at that price.
 - A client order id is taken only by an accepted order, so a refused order can be corrected and
   sent again under the same id; any reuse after acceptance is refused as a duplicate.
@@ -367,11 +368,40 @@ class PaperVenue:
             return round_to_tick(signal, inst.tick_size)
         return market
 
+    def fill_part(self, venue_order_id: str, volume: Decimal) -> None:
+        """Fill ``volume`` of a resting order at its own price and leave the rest resting, as a
+        thin market does. The order's later fills go into the same position."""
+        order = self._pending.get(venue_order_id)
+        if order is None:
+            raise ValueError(f"no pending order {venue_order_id}")
+        inst = self._instruments[order.symbol]
+        if not ZERO < volume < order.volume - order.filled_volume or volume % inst.volume_step:
+            raise ValueError(f"{volume} is not a part of order {venue_order_id} on the step {inst.volume_step}")
+        assert order.price is not None
+        self._fill_more(inst, order, volume, order.price)
+
     def _fill_pending(self, inst: Instrument, order: PaperOrder, price: Decimal) -> None:
-        order.position_id = self._fill(inst, order, price, price, reduce_only=False)
-        order.filled_volume = order.volume
-        order.fill_price = price
+        self._fill_more(inst, order, order.volume - order.filled_volume, price)
         order.status = ReportStatus.FILLED
+
+    def _fill_more(self, inst: Instrument, order: PaperOrder, volume: Decimal, price: Decimal) -> None:
+        """Book ``volume`` more of ``order`` at ``price``; a hedging account's earlier fill of the
+        same order is its position, which grows."""
+        held = self._positions.get(order.position_id or "") if not self.netting else None
+        if held is not None:
+            _check_notional(inst, volume, price)
+            self._check_margin(inst, volume, price, released=ZERO)
+            self._books[held.symbol].add(held.side.sign, volume, price)
+            held.open_price = (held.open_price * held.volume + price * volume) / (held.volume + volume)
+            held.volume += volume
+        else:
+            order.position_id = self._fill(inst, replace(order, volume=volume), price, price, reduce_only=False)
+        before = order.filled_volume
+        order.filled_volume = before + volume
+        if before == 0 or order.fill_price is None:
+            order.fill_price = price
+        else:
+            order.fill_price = (order.fill_price * before + price * volume) / order.filled_volume
 
     def _fill(self, inst: Instrument, order: PaperOrder, fill: Decimal, market: Decimal, *, reduce_only: bool) -> str:
         """Book a fill of ``order`` at ``fill``; returns the position it went into.

@@ -317,6 +317,32 @@ async def test_pending_limit_fills_when_the_price_crosses_it() -> None:
     assert conn.sim.pending_orders() == []
 
 
+async def test_a_partly_filled_order_rests_and_its_fills_make_one_position() -> None:
+    ids = Ids()
+    conn = await started(paper())
+    first = opening(ids, "EURUSD", Side.BUY, "0.10", order_type=OrderType.LIMIT, price=D("1.08000"))
+    order = await conn.submit(first)
+    conn.sim.fill_part(order.venue_order_id or "", D("0.04"))
+    found = await conn.order_by_client_id(first.client_order_id)
+    assert found is not None and (found.status, found.filled_volume) == (ReportStatus.ACCEPTED, D("0.04"))
+    conn.sim.set_price("EURUSD", D("1.07990"))  # the rest fills lower, into the same position
+    [position] = await conn.positions()
+    assert position.volume == D("0.10") and position.open_price == D("1.079940")
+    found = await conn.order_by_client_id(first.client_order_id)
+    assert found is not None and (found.status, found.filled_volume) == (ReportStatus.FILLED, D("0.10"))
+
+    second = opening(ids, "EURUSD", Side.SELL, "0.10", order_type=OrderType.LIMIT, price=D("1.09000"))
+    order = await conn.submit(second)
+    conn.sim.fill_part(order.venue_order_id or "", D("0.03"))
+    cancel = OrderIntent(IntentKind.CANCEL, ids(), "EURUSD", Side.SELL, order_id=order.venue_order_id)
+    await conn.submit(cancel)
+    found = await conn.order_by_client_id(second.client_order_id)
+    assert found is not None and (found.status, found.filled_volume) == (ReportStatus.CANCELED, D("0.03"))
+    assert sorted(p.volume for p in await conn.positions()) == [D("0.03"), D("0.10")]
+    with pytest.raises(ValueError):
+        conn.sim.fill_part(order.venue_order_id or "", D("0.01"))  # no longer resting
+
+
 async def test_pending_stop_fills_on_a_breakout_and_can_be_cancelled() -> None:
     ids = Ids()
     conn = await started(paper())

@@ -11,11 +11,13 @@ from pathlib import Path
 import orjson
 
 from connectors.paper import PaperConfig, PaperConnector
+from connectors.paper.client import PaperOrder
 from copier.journal import Journal
 from copier.recovery import load_journal
 from core.enums import Action, OrderType, Side
+from core.errors import TransientError
 from core.mirror import MirrorLog
-from core.orders import IntentKind, OrderIntent
+from core.orders import ExecutionReport, IntentKind, OrderIntent
 from core.router import Route, Router
 from core.signal import Level, Signal
 
@@ -64,6 +66,14 @@ def close() -> Signal:
     return Signal(source="tv", action=Action.CLOSE, position_ref="p1")
 
 
+async def resting(router: Router, conn: PaperConnector) -> PaperOrder:
+    """Copy a buy limit below the market; the order it rests as at the venue."""
+    router.submit(buy_limit("1.07000"))
+    await router.drain()
+    (order,) = conn.sim.pending_orders()
+    return order
+
+
 async def paper() -> PaperConnector:
     conn = PaperConnector(PaperConfig.from_mapping("a", {}, prefix=""))
     await conn.start()
@@ -93,9 +103,7 @@ async def test_a_limit_order_that_filled_is_closed_not_cancelled(tmp_path):
 async def test_a_limit_order_cancelled_at_the_venue_is_unlinked_with_a_reason(tmp_path):
     conn = await paper()
     async with router_on(tmp_path, conn) as (router, mirror):
-        router.submit(buy_limit("1.07000"))
-        await router.drain()
-        (order,) = conn.sim.pending_orders()
+        order = await resting(router, conn)
         # Cancelled at the venue by someone else (a person on the platform, an expiry).
         conn.sim.execute(
             OrderIntent(IntentKind.CANCEL, "elsewhere", order.symbol, order.side, order_id=order.venue_order_id)
@@ -127,3 +135,95 @@ async def test_a_fill_found_later_survives_a_restart(tmp_path):
     (position,) = await conn.positions()
     assert position.position_id == leg.position_id and position.tp == D("1.08000")
 
+
+async def test_a_close_over_a_partly_filled_order_cancels_the_rest_and_closes_the_filled_part(tmp_path):
+    conn = await paper()
+    async with router_on(tmp_path, conn) as (router, mirror):
+        order = await resting(router, conn)
+        conn.sim.fill_part(order.venue_order_id, D("0.04"))  # a thin market fills 0.04 of the 0.10
+
+        router.submit(close())
+        await router.drain()
+        # Before: the rest was cancelled and the leg unlinked, leaving 0.04 open with no link.
+        assert conn.sim.pending_orders() == [] and await conn.positions() == []
+        assert router.links.of_account("a") == []
+        await mirror.flush()
+        (settled,) = [e for e in events(mirror, "position_linked") if e.get("reason")]
+        assert settled["reason"].startswith("0.04 of the pending order's 0.10 filled") and settled["volume"] == "0.04"
+        (closed,) = events(mirror, "position_closed")
+        assert closed["volume"] == "0.04"
+    assert load_journal(tmp_path / "journal").links.of_account("a") == []
+
+
+async def test_a_cancel_of_a_partly_filled_order_keeps_the_filled_part_linked_across_a_restart(tmp_path):
+    conn = await paper()
+    async with router_on(tmp_path, conn) as (router, _):
+        order = await resting(router, conn)
+        conn.sim.fill_part(order.venue_order_id, D("0.04"))
+        router.submit(Signal(source="tv", action=Action.CANCEL, position_ref="p1"))
+        await router.drain()
+        (leg,) = router.links.of_account("a")
+        assert not leg.pending and leg.volume == D("0.04")
+    (rebuilt,) = load_journal(tmp_path / "journal").links.of_account("a")
+    assert not rebuilt.pending and rebuilt.volume == D("0.04") and rebuilt.position_id == leg.position_id
+
+    async with router_on(tmp_path, conn) as (router, _):
+        router.submit(close())  # after the restart the filled part is closed as the position it is
+        await router.drain()
+        assert await conn.positions() == [] and router.links.of_account("a") == []
+
+
+class FillsBeforeTheCancel(PaperConnector):
+    """A venue where a resting order fills while its cancel is on the way (the cancel is refused)."""
+
+    async def submit(self, intent: OrderIntent) -> ExecutionReport:
+        if intent.kind is IntentKind.CANCEL:
+            self.sim.set_price("EURUSD", D("1.06990"))
+        return await super().submit(intent)
+
+
+class LookupsFail(PaperConnector):
+    """A venue that cannot be asked about orders for a while."""
+
+    lookups_fail = False
+
+    async def order_by_client_id(self, client_order_id: str) -> ExecutionReport | None:
+        if self.lookups_fail:
+            raise TransientError("order lookup timed out")
+        return await super().order_by_client_id(client_order_id)
+
+
+async def test_an_order_that_fills_while_its_cancel_is_on_the_way_is_closed(tmp_path):
+    conn = FillsBeforeTheCancel(PaperConfig.from_mapping("a", {}, prefix=""))
+    await conn.start()
+    async with router_on(tmp_path, conn) as (router, _):
+        router.submit(buy_limit("1.07000"))
+        await router.drain()
+        result = router.submit(close())
+        await router.drain()
+        # Before: the refused cancel left the filled position open and linked as a pending order.
+        assert await conn.positions() == [] and router.links.of_account("a") == []
+        record = router.outcomes.get(result.signal_id)
+        assert record is not None and record.follower("a").status == "closed"
+
+
+async def test_a_fill_the_venue_could_not_be_asked_about_after_a_cancel_is_found_later(tmp_path):
+    conn = LookupsFail(PaperConfig.from_mapping("a", {}, prefix=""))
+    await conn.start()
+    async with router_on(tmp_path, conn) as (router, _):
+        order = await resting(router, conn)
+        conn.sim.fill_part(order.venue_order_id, D("0.04"))
+        conn.lookups_fail = True
+        router.submit(close())
+        await router.drain()
+        assert conn.sim.pending_orders() == []  # the rest is cancelled ...
+        (leg,) = router.links.of_account("a")  # ... and what it filled is not known yet
+        assert leg.pending
+    (rebuilt,) = load_journal(tmp_path / "journal").links.of_account("a")
+    assert rebuilt.pending
+
+    conn.lookups_fail = False
+    async with router_on(tmp_path, conn) as (router, _):
+        router.submit(close())
+        await router.drain()
+        assert await conn.positions() == [] and router.links.of_account("a") == []

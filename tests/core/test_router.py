@@ -428,3 +428,39 @@ async def test_a_reverse_does_not_open_the_new_side_when_the_close_failed(tmp_pa
         outcome = record.follower("a")
         assert outcome.status == "rejected" and "reduce-only order refused" in (outcome.reason or "")
         assert "the sell side is not opened" in (outcome.reason or "")
+
+
+def target(volume: str) -> Signal:
+    return Signal(source="tv", action=Action.TARGET, symbol="EURUSD", volume=D(volume), volume_kind=VolumeKind.TARGET)
+
+
+async def test_a_target_closes_the_other_side_before_it_sizes_the_position(tmp_path):
+    async with router_with(tmp_path, [Route("tv", "a")], {"a": {}}) as (router, conns, _):
+        router.submit(buy(volume="0.2"))
+        router.submit(Signal(source="tv", action=Action.OPEN, symbol="EURUSD", side=Side.SELL, volume=D("0.1")))
+        await router.drain()
+        assert sorted((p.side, p.volume) for p in await conns["a"].positions()) == [
+            (Side.BUY, D("0.20")),
+            (Side.SELL, D("0.10")),
+        ]
+        router.submit(target("0.05"))  # net +0.1 linked now; the target is +0.05
+        await router.drain()
+        # Before: the newest leg (the short) was reduced by 0.05, which took the net to +0.15.
+        (position,) = await conns["a"].positions()
+        assert position.side is Side.BUY and position.volume == D("0.05")
+        (leg,) = router.links.of_account("a")
+        assert leg.volume == D("0.05") and leg.source_side is Side.BUY
+
+
+async def test_a_repeated_target_above_the_routes_maximum_does_not_grow_the_position(tmp_path):
+    routes = [Route("tv", "a", sizing=Sizing(max_volume=D("0.3")))]
+    async with router_with(tmp_path, routes, {"a": {}}) as (router, conns, _):
+        router.submit(target("0.5"))
+        await router.drain()
+        second = router.submit(target("0.5"))
+        await router.drain()
+        assert await volumes(conns["a"]) == [D("0.30")]  # before: 0.30 + 0.30, one clamped order per signal
+        record = router.outcomes.get(second.signal_id)
+        assert record is not None
+        outcome = record.follower("a")
+        assert outcome.status == "skipped" and "capped at the route's maximum 0.3" in (outcome.reason or "")
