@@ -26,7 +26,7 @@ from core.errors import OutcomeUnknown, RateLimited, TransientError
 from core.links import Leg, PositionLinks
 from core.mirror import MirrorLog
 from core.orders import CLIENT_ID_PREFIX, Position, ReportStatus, VenueOrder, is_client_order_id
-from core.router import Router
+from core.router import Finished, Router
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def resume(state: JournalState, router: Router, mirror: MirrorLog) -> dict[str, 
         for follower in entry.followers.values():
             if follower.state is FollowerState.FINISHED:
                 continue
-            final = {o.client_order_id: o.intent for o in follower.orders if o.final}
+            final = {o.client_order_id: Finished(o.intent, o.status) for o in follower.orders if o.final}
             reason = {
                 FollowerState.ACCEPTED: "accepted before the restart; planning now",
                 FollowerState.PLANNED: "planned before the restart; asking the venue before sending",

@@ -78,7 +78,14 @@ class Connector(Protocol):
 
     async def positions(self) -> list[Position]: ...
 
-    async def order_by_client_id(self, client_order_id: str) -> ExecutionReport | None: ...
+    async def order_by_client_id(self, client_order_id: str, symbol: str | None = None) -> ExecutionReport | None:
+        """The order with this client id as the venue has it now, or None when it has none.
+
+        ``symbol`` is the venue symbol the order was sent on, when the caller knows it: venues that
+        keep orders per symbol (Binance) are asked there, rather than only where this process
+        remembers sending it or holds a position (which, after a restart and a close, may be
+        nowhere)."""
+        ...
 
     async def recent_orders(self, prefix: str, since_ms: int, symbols: Collection[str] = ()) -> list[VenueOrder]:
         """Orders the venue holds whose client order id starts with ``prefix``, created at or after

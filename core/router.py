@@ -85,6 +85,19 @@ class _Fanout:
     unsent: int
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """An order of a recovered follower that had its outcome before the restart."""
+
+    intent: OrderIntent
+    status: str
+
+    @property
+    def took_effect(self) -> bool:
+        """Whether the order did what it was sent to do (rejected, failed or expired ones did not)."""
+        return self.status in ("filled", "accepted", "closed", "canceled", "modified")
+
+
 @dataclass(slots=True)
 class _Job:
     signal: Signal
@@ -92,9 +105,13 @@ class _Job:
     record: SignalRecord
     symbols: AccountSymbols
     recovering: bool = False
-    final: Mapping[str, OrderIntent] | None = None  # in recovery: the orders that already have an outcome
+    final: Mapping[str, Finished] | None = None  # in recovery: the orders that already have an outcome
     fanout: _Fanout | None = None
 
+
+_CANCEL_SEEN_WITHIN = (0.05, 0.1, 0.2)
+"""Pauses (s) between asking again about an order the venue still lists as resting after it took its
+cancel."""
 
 _REHEARSAL = SignalRecord(Signal("rehearsal", Action.OPEN), "rehearsal")
 
@@ -348,7 +365,7 @@ class Router:
             self._unsent -= 1
         return fanout
 
-    def recover(self, signal: Signal, account: str, final: Mapping[str, OrderIntent], reason: str = "") -> bool:
+    def recover(self, signal: Signal, account: str, final: Mapping[str, Finished], reason: str = "") -> bool:
         """Queue an unfinished (signal, follower) found in the journal after a restart.
 
         Orders in ``final`` (by client order id) already have their outcome and are not touched;
@@ -539,12 +556,21 @@ class Router:
         it will fill, and an order the venue no longer knows ended unfilled.
         """
         try:
-            report = await conn.order_by_client_id(leg.client_order_id)
+            report = await conn.order_by_client_id(leg.client_order_id, leg.symbol)
+            for delay in _CANCEL_SEEN_WITHIN if cancelled else ():
+                if report is None or report.status is not ReportStatus.ACCEPTED:
+                    break
+                # Some venues answer a cancel when they take it, and list the order as resting a
+                # moment longer.
+                await asyncio.sleep(delay)
+                report = await conn.order_by_client_id(leg.client_order_id, leg.symbol)
         except CopierError as exc:
             log.warning("could not ask %s about pending order %s: %s", leg.account, leg.client_order_id, exc)
             return True
-        ended = report is not None and report.status in (ReportStatus.FILLED, ReportStatus.CANCELED)
-        if not ended and not (cancelled and report is None):
+        # After a cancel the venue took, what the order shows as filled is what it filled, even
+        # where the venue still lists it as resting.
+        ended = cancelled or (report is not None and report.status in (ReportStatus.FILLED, ReportStatus.CANCELED))
+        if not ended:
             return True  # still resting (partly filled or not), or unknown to the venue
         filled = report.filled_volume if report is not None else ZERO
         if filled <= 0 and report is not None and report.status is ReportStatus.FILLED:
@@ -571,7 +597,7 @@ class Router:
             self.mirror.emit("position_unlinked", reason=reason, detail=detail, **about)
             return False
         assert report is not None
-        if filled < leg.volume and report.status is ReportStatus.CANCELED:
+        if filled < leg.volume:
             reason = f"{format(filled, 'f')} of the pending order's {format(leg.volume, 'f')} filled before it ended"
             reason += "; that part is the linked position"
         else:
@@ -592,9 +618,9 @@ class Router:
         signal = job.signal
         return acting_order_id(signal.source, signal.dedupe_key, job.route.name, kind, leg.client_order_id)
 
-    def _done_before(self, job: _Job, cid: str) -> bool:
-        """Whether order ``cid`` already had its outcome before a restart (its effect is in the links)."""
-        return job.final is not None and cid in job.final
+    def _done_before(self, job: _Job, cid: str) -> Finished | None:
+        """Order ``cid`` if it already had its outcome before a restart (its effect is in the links)."""
+        return job.final.get(cid) if job.final is not None else None
 
     def _close_fraction(self, job: _Job) -> Decimal | None:
         """The fraction of each linked position to close, or None when the signal gives lots."""
@@ -619,7 +645,7 @@ class Router:
         request = SizeRequest(signal.volume, signal.volume_kind, None, None)
         lots = raw_volume(request, job.route.sizing, conn.account(), inst)
         if job.final:
-            lots -= sum((i.volume for i in job.final.values() if i.kind is IntentKind.CLOSE), ZERO)
+            lots -= sum((f.intent.volume for f in job.final.values() if f.intent.kind is IntentKind.CLOSE), ZERO)
         return lots
 
     async def _close(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
@@ -704,9 +730,13 @@ class Router:
             side=leg.side,
             order_id=leg.order_id,
         )
-        # "settle": the cancel does not unlink by itself; the fill asked of the venue after it does.
-        link = {**_on(leg, "cancel"), "settle": True}
-        cancelled = await self._send(job, conn, outcome, intent, link=link) is not None
+        before = self._done_before(job, intent.client_order_id)
+        if before is not None:
+            cancelled = before.status == "canceled"
+        else:
+            # "settle": the cancel does not unlink by itself; the fill asked of the venue after it does.
+            link = {**_on(leg, "cancel"), "settle": True}
+            cancelled = await self._send(job, conn, outcome, intent, link=link) is not None
         return not await self._settle(job, conn, leg, cancelled=cancelled) or not leg.pending
 
     async def _cancel(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
@@ -777,8 +807,11 @@ class Router:
                 position_id=leg.position_id,
                 reduce_only=True,
             )
-            if self._done_before(job, intent.client_order_id):
-                continue  # closed before a restart: the rebuilt links no longer hold it
+            before = self._done_before(job, intent.client_order_id)
+            if before is not None:
+                # Closed before a restart (the rebuilt links no longer hold it), or refused then.
+                closed_all = closed_all and before.took_effect
+                continue
             if await self._send(job, conn, outcome, intent, leg=100 + index, link=_on(leg, "close")) is None:
                 closed_all = False
                 continue
@@ -789,15 +822,17 @@ class Router:
     async def _target(self, job: _Job, conn: Connector, outcome: FollowerOutcome) -> None:
         """Bring the follower to the size that matches the source's target position.
 
-        A target is one net position, so linked positions on the other side of it (every one for
-        a flat target) are closed first, and the size is capped where the route caps one open.
+        A target is one net position, so linked positions and resting entries on the other side
+        of it (every one for a flat target) are closed or cancelled first, and the size is capped
+        at the route's maximum.
         """
         signal, route = job.signal, job.route
         if signal.volume is None:
             raise Skip("a target-position signal needs the target size")
         canonical, _venue_symbol, inst = self._resolve(job, conn)
         linked = self.links.find(route.account, signal.source, canonical=canonical, pending=None)
-        legs = [leg for leg in await self._settled(job, conn, linked) if not leg.pending]
+        current = await self._settled(job, conn, linked)
+        legs = [leg for leg in current if not leg.pending]
         target, size, capped = signal.volume, ZERO, ""
         if target != 0:
             request = SizeRequest(abs(target), VolumeKind.LOTS, signal.price, None)
@@ -807,7 +842,7 @@ class Router:
                 capped = f" (the target {format(size, 'f')} capped at the route's maximum {format(cap, 'f')})"
                 size = cap
         sign = 0 if size == 0 else (1 if target > 0 else -1)
-        other = [leg for leg in legs if leg.source_side.sign != sign]
+        other = [leg for leg in current if leg.source_side.sign != sign]
         if other:
             if not await self._close_legs(job, conn, outcome, other):
                 if sign:
@@ -826,7 +861,12 @@ class Router:
             opening = replace(signal, action=Action.OPEN, side=side, volume=delta, volume_kind=VolumeKind.LOTS)
             sized = replace(route, sizing=sizing)
             target_job = _Job(opening, sized, job.record, job.symbols, recovering=job.recovering, final=job.final)
-            await self._open(target_job, conn, outcome, side, 200)
+            # After a restart, the opens that went through before it are in ``held``: number the
+            # rest after them, not from the first again.
+            leg0 = 200
+            while self._done_before(job, client_order_id(signal.source, signal.dedupe_key, route.name, leg0)):
+                leg0 += 1
+            await self._open(target_job, conn, outcome, side, leg0)
             return
         remaining = held - size
         for index, leg in enumerate(reversed(legs)):
@@ -889,7 +929,7 @@ class Router:
             attempt += 1
             try:
                 if reconciling:
-                    found = await conn.order_by_client_id(intent.client_order_id)
+                    found = await conn.order_by_client_id(intent.client_order_id, intent.symbol)
                     if found is not None:
                         report = found
                         assert logged is not None

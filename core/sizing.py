@@ -180,14 +180,18 @@ def _cap(sizing: Sizing, inst: Instrument) -> Decimal | None:
 
 
 def position_cap(sizing: Sizing, inst: Instrument) -> Decimal | None:
-    """The largest position one open can build under ``sizing`` on ``inst``: the per-order cap when
-    the route clamps, that many orders of it when the route splits, None when nothing caps it.
+    """The largest position a target-position signal may ask for under ``sizing``: the route's
+    ``max_volume`` when it clamps, that many times ``max_split_orders`` when it splits, None when the
+    route sets no maximum.
 
-    A target-position signal sizes the whole position, not one order, and is capped here so that
-    the same target sent again does not add another clamped order to the position.
+    A target sizes the whole position, not one order: uncapped, a route that clamps each order at
+    its maximum would take a position past it in steps, one clamped order per target signal. The
+    instrument's own per-order maximum is not a position limit and does not cap a target.
     """
-    cap = _cap(sizing, inst)
-    if cap is None or sizing.max_policy is MaxPolicy.CLAMP:
+    if sizing.max_volume is None:
+        return None
+    cap = round_down_to_step(sizing.max_volume, inst.volume_step)
+    if sizing.max_policy is MaxPolicy.CLAMP:
         return cap
     return cap * sizing.max_split_orders
 

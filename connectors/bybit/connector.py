@@ -621,10 +621,13 @@ class BybitConnector:
         ]
         return sorted(found, key=lambda order: (order.time_ms, order.venue_order_id or ""))
 
-    async def order_by_client_id(self, client_order_id: str) -> ExecutionReport | None:
-        """The order with this ``orderLinkId`` from open orders, then from history; None if Bybit has none."""
+    async def order_by_client_id(self, client_order_id: str, symbol: str | None = None) -> ExecutionReport | None:
+        """The order with this ``orderLinkId`` from open orders, then from history (on ``symbol``
+        when given); None if Bybit has none."""
         for path in ("/v5/order/realtime", "/v5/order/history"):
             params = {"category": CATEGORY, "orderLinkId": client_order_id}
+            if symbol is not None:
+                params["symbol"] = symbol
             try:
                 data, t_wire, t_ack = await self.rest.request("GET", path, params)
             except OutcomeUnknown as exc:  # a read never changes anything

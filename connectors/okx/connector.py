@@ -640,13 +640,13 @@ class OkxConnector:
                 result.append(pos)
         return result
 
-    async def order_by_client_id(self, client_order_id: str) -> ExecutionReport | None:
+    async def order_by_client_id(self, client_order_id: str, symbol: str | None = None) -> ExecutionReport | None:
         """The order (or algo order) with this client id at OKX, or None when OKX has none.
 
-        Orders sent by this process are looked up on their instrument directly; otherwise the
-        open orders and the last 7 days of order history are searched.
+        Orders on a known instrument (``symbol``, or the one this process sent it on) are looked
+        up there directly; otherwise the open orders and the order history are searched.
         """
-        inst_id = self._order_inst.get(client_order_id)
+        inst_id = symbol or self._order_inst.get(client_order_id)
         if inst_id is not None:
             row = await self._order_row(inst_id, client_order_id)
         else:

@@ -389,13 +389,17 @@ class PaperVenue:
         same order is its position, which grows."""
         held = self._positions.get(order.position_id or "") if not self.netting else None
         if held is not None:
-            _check_notional(inst, volume, price)
             self._check_margin(inst, volume, price, released=ZERO)
             self._books[held.symbol].add(held.side.sign, volume, price)
             held.open_price = (held.open_price * held.volume + price * volume) / (held.volume + volume)
             held.volume += volume
+            held.sl = order.sl if order.sl is not None else held.sl
+            held.tp = order.tp if order.tp is not None else held.tp
         else:
-            order.position_id = self._fill(inst, replace(order, volume=volume), price, price, reduce_only=False)
+            # The minimum notional applies to the order, not to what is left of it.
+            part = replace(order, volume=volume)
+            first = order.filled_volume == 0
+            order.position_id = self._fill(inst, part, price, price, reduce_only=False, min_notional=first)
         before = order.filled_volume
         order.filled_volume = before + volume
         if before == 0 or order.fill_price is None:
@@ -403,7 +407,16 @@ class PaperVenue:
         else:
             order.fill_price = (order.fill_price * before + price * volume) / order.filled_volume
 
-    def _fill(self, inst: Instrument, order: PaperOrder, fill: Decimal, market: Decimal, *, reduce_only: bool) -> str:
+    def _fill(
+        self,
+        inst: Instrument,
+        order: PaperOrder,
+        fill: Decimal,
+        market: Decimal,
+        *,
+        reduce_only: bool,
+        min_notional: bool = True,
+    ) -> str:
         """Book a fill of ``order`` at ``fill``; returns the position it went into.
 
         Every check runs before the first change, so a refusal leaves the account as it was.
@@ -412,7 +425,8 @@ class PaperVenue:
         if not self.netting:
             if reduce_only:
                 raise _reject(parse.REDUCE_ONLY, "a hedging account opens a new position for every order")
-            _check_notional(inst, volume, fill)
+            if min_notional:
+                _check_notional(inst, volume, fill)
             self._check_margin(inst, volume, market, released=ZERO)
             self._position_seq += 1
             position_id = f"P{self._position_seq}"
@@ -426,7 +440,8 @@ class PaperVenue:
         if pos is None or pos.side is side:
             if reduce_only:
                 raise _reject(parse.REDUCE_ONLY, f"there is no {side.opposite} position on {symbol} to reduce")
-            _check_notional(inst, volume, fill)
+            if min_notional:
+                _check_notional(inst, volume, fill)
             self._check_margin(inst, volume, market, released=ZERO)
             if pos is None:
                 self._insert(
@@ -453,7 +468,8 @@ class PaperVenue:
             raise _reject(
                 parse.REDUCE_ONLY, f"{_fmt(volume)} would flip the {_fmt(pos.volume)} {pos.side} position on {symbol}"
             )
-        _check_notional(inst, excess, fill)
+        if min_notional:
+            _check_notional(inst, excess, fill)
         self._check_margin(inst, excess, market, released=self._margin(inst, pos.volume, market))
         self._realize(pos, pos.volume, fill)
         self._insert(

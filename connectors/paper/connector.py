@@ -144,7 +144,7 @@ class PaperConnector:
     async def positions(self) -> list[Position]:
         return self.sim.positions()
 
-    async def order_by_client_id(self, client_order_id: str) -> ExecutionReport | None:
+    async def order_by_client_id(self, client_order_id: str, symbol: str | None = None) -> ExecutionReport | None:
         """The order's current state (a pending order may since have filled or been cancelled)."""
         order = self.sim.order(client_order_id)
         return _report(order) if order is not None else None

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -301,6 +302,23 @@ async def test_connection_dropped_after_send_is_unknown_then_reconciled(ws_order
             await bn.submit(intent)
         assert caught.value.code == parse.DUPLICATE_CLIENT_ID
         assert [o["clientOrderId"] for o in sim.orders.values()] == [intent.client_order_id]
+
+
+async def test_after_a_restart_a_close_is_found_on_the_symbol_it_was_sent_on() -> None:
+    async with running() as (sim, bn):
+        await bn.submit(open_intent("0.010"))
+        close = close_intent("0.010")
+        await bn.submit(close)
+        assert await bn.positions() == []
+        restarted = BinanceConnector(replace(bn.config, name="bn1-again"))
+        await restarted.start()
+        try:
+            # No position and no memory of sending it: without the symbol it is looked for nowhere.
+            assert await restarted.order_by_client_id(close.client_order_id) is None
+            found = await restarted.order_by_client_id(close.client_order_id, "BTCUSDT")
+            assert found is not None and found.filled_volume == D("0.01")
+        finally:
+            await restarted.stop()
 
 
 async def test_5xx_is_unknown_and_reconciliation_finds_nothing() -> None:

@@ -5,6 +5,7 @@ for the links rebuilt after a restart. Paper accounts in this process stand in f
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,10 +15,10 @@ from connectors.paper import PaperConfig, PaperConnector
 from connectors.paper.client import PaperOrder
 from copier.journal import Journal
 from copier.recovery import load_journal
-from core.enums import Action, OrderType, Side
+from core.enums import Action, OrderType, Side, VolumeKind
 from core.errors import TransientError
 from core.mirror import MirrorLog
-from core.orders import ExecutionReport, IntentKind, OrderIntent
+from core.orders import ExecutionReport, IntentKind, OrderIntent, ReportStatus
 from core.router import Route, Router
 from core.signal import Level, Signal
 
@@ -187,10 +188,10 @@ class LookupsFail(PaperConnector):
 
     lookups_fail = False
 
-    async def order_by_client_id(self, client_order_id: str) -> ExecutionReport | None:
+    async def order_by_client_id(self, client_order_id: str, symbol: str | None = None) -> ExecutionReport | None:
         if self.lookups_fail:
             raise TransientError("order lookup timed out")
-        return await super().order_by_client_id(client_order_id)
+        return await super().order_by_client_id(client_order_id, symbol)
 
 
 async def test_an_order_that_fills_while_its_cancel_is_on_the_way_is_closed(tmp_path):
@@ -227,3 +228,61 @@ async def test_a_fill_the_venue_could_not_be_asked_about_after_a_cancel_is_found
         router.submit(close())
         await router.drain()
         assert await conn.positions() == [] and router.links.of_account("a") == []
+
+
+class StaleAfterCancel(PaperConnector):
+    """A venue that takes a cancel at once but goes on listing the order as resting (as one whose
+    cancel is processed after its answer can)."""
+
+    cancelled: set[str]
+
+    async def submit(self, intent: OrderIntent) -> ExecutionReport:
+        report = await super().submit(intent)
+        if intent.kind is IntentKind.CANCEL:
+            self.cancelled = {o.client_order_id for o in self.sim.orders() if o.venue_order_id == intent.order_id}
+        return report
+
+    async def order_by_client_id(self, client_order_id: str, symbol: str | None = None) -> ExecutionReport | None:
+        report = await super().order_by_client_id(client_order_id, symbol)
+        if report is not None and client_order_id in getattr(self, "cancelled", ()):
+            return replace(report, status=ReportStatus.ACCEPTED)
+        return report
+
+
+async def test_a_reverse_over_a_cancelled_order_the_venue_still_lists_goes_ahead(tmp_path):
+    conn = StaleAfterCancel(PaperConfig.from_mapping("a", {}, prefix=""))
+    await conn.start()
+    async with router_on(tmp_path, conn) as (router, _):
+        order = await resting(router, conn)
+        conn.sim.fill_part(order.venue_order_id, D("0.04"))
+        router.submit(Signal(source="tv", action=Action.REVERSE, symbol="EURUSD", side=Side.SELL, volume=D("0.1")))
+        await router.drain()
+        # The venue took the cancel: the 0.04 that filled is closed and the short opened.
+        assert [(p.side, p.volume) for p in await conn.positions()] == [(Side.SELL, D("0.10"))]
+        assert [leg.side for leg in router.links.of_account("a")] == [Side.SELL]
+
+
+async def test_a_target_cancels_a_resting_entry_on_its_other_side(tmp_path):
+    conn = await paper()
+    async with router_on(tmp_path, conn) as (router, _):
+        router.submit(
+            Signal(
+                source="tv",
+                action=Action.OPEN,
+                symbol="EURUSD",
+                side=Side.SELL,
+                volume=D("0.1"),
+                order_type=OrderType.LIMIT,
+                price=D("1.10000"),
+            )
+        )
+        await router.drain()
+        assert len(conn.sim.pending_orders()) == 1
+        target = Signal(
+            source="tv", action=Action.TARGET, symbol="EURUSD", volume=D("0.1"), volume_kind=VolumeKind.TARGET
+        )
+        router.submit(target)
+        await router.drain()
+        # Before: the sell limit kept resting beside the long, to open a short when it filled.
+        assert conn.sim.pending_orders() == []
+        assert [(p.side, p.volume) for p in await conn.positions()] == [(Side.BUY, D("0.10"))]

@@ -2,6 +2,11 @@
 venue simulators' own books that every (signal, follower) was executed exactly once or skipped with
 a recorded reason.
 
+The signals alternate an open and a close of BTCUSDT longs. Each follower's route splits an open
+into three orders of the per-order maximum, so every open is three linked positions and every close
+three orders, one per position: a kill in the middle of a close leaves it partly done, and the
+restart must finish it without closing a position twice or leaving one open.
+
 The load generator behaves like TradingView: it resends a signal (same id) until it gets a 200.
 Venues are simulator processes that outlive the daemon; their ``/__sim/book`` lists the orders they
 really hold.
@@ -25,12 +30,23 @@ from pathlib import Path
 from typing import Any
 
 from copier.journal import FollowerState, replay
-from core.orders import client_order_id
+from core.orders import acting_order_id, client_order_id
 from tests.e2e.daemon import ROOT, free_port, write_config
 from tests.e2e.sims import SimProcess
 from tests.helpers import eventually_sync
 
 TOKEN = "crash-token"
+LEGS = 3  # orders per open: the route's volume over its per-order maximum
+
+
+def _is_open(signal_id: str) -> bool:
+    return signal_id.endswith("o")
+
+
+def _body(signal_id: str) -> bytes:
+    if _is_open(signal_id):
+        return json.dumps({"action": "buy", "symbol": "BTCUSDT", "volume": "0.001", "id": signal_id}).encode()
+    return json.dumps({"action": "close_long", "symbol": "BTCUSDT", "id": signal_id}).encode()
 
 
 @dataclass
@@ -104,9 +120,8 @@ class _Sender(threading.Thread):
             if signal_id in self.acked:
                 continue  # answered in an earlier round: not sent again, and no pause for it
             while signal_id not in self.acked and not self.stop_flag.is_set():
-                body = json.dumps({"action": "buy", "symbol": "BTCUSDT", "volume": "0.001", "id": signal_id}).encode()
                 request = urllib.request.Request(
-                    f"http://127.0.0.1:{self.port}/webhook/tv?token={TOKEN}", data=body, method="POST"
+                    f"http://127.0.0.1:{self.port}/webhook/tv?token={TOKEN}", data=_body(signal_id), method="POST"
                 )
                 try:
                     self.sent += 1
@@ -147,12 +162,13 @@ def run(folder: Path, sims: list[SimProcess], *, kills: int, per_round: int, see
     for sim, account in zip(sims, accounts, strict=True):
         body += sim.account_toml(account)
         body += (
-            f'[[routes]]\nsource = "tv"\naccount = "{account}"\nsizing = {{ mode = "fixed", volume = 0.002 }}\n'
+            f'[[routes]]\nsource = "tv"\naccount = "{account}"\n'
+            f'sizing = {{ mode = "fixed", volume = {LEGS * 0.002:.3f}, max_volume = 0.002, max = "split" }}\n'
         )
     webhook, api = free_port(), free_port()
     config = write_config(folder, body, webhook=webhook, api=api)
     daemon = _Daemon(config, api, webhook)
-    ids = [f"c{n:05d}" for n in range(kills * per_round)]
+    ids = [f"c{n // 2:05d}{'o' if n % 2 == 0 else 'x'}" for n in range(kills * per_round)]
     acked: set[str] = set()
     report = CrashReport(kills=kills, signals=len(ids))
     for round_index in range(kills):
@@ -178,38 +194,67 @@ def run(folder: Path, sims: list[SimProcess], *, kills: int, per_round: int, see
 
     # Kills during recovery leave a backlog that the last run works through one order per venue
     # round trip per lane: allow for it.
-    eventually_sync(settled, timeout=max(120.0, 0.5 * len(ids)), interval=0.2)
+    eventually_sync(settled, timeout=max(120.0, 0.5 * LEGS * len(ids)), interval=0.2)
     daemon.stop()
 
     state = replay(journal_dir)
-    books = {account: _book(sim) for sim, account in zip(sims, accounts, strict=True)}
     by_origin = {entry.signal.origin_id: entry for entry in state.signals.values()}
-    for account, book in books.items():
-        expected = {client_order_id("tv", sid, f"tv>{account}", 0) for sid in ids}
-        for cid, count in book.items():
-            if cid not in expected:
-                report.duplicates += count
-                report.problems.append(f"{account}: order {cid} belongs to no signal")
-            elif count > 1:
-                report.duplicates += count - 1
-                report.problems.append(f"{account}: order {cid} held {count} times")
-        for sid in ids:
-            cid = client_order_id("tv", sid, f"tv>{account}", 0)
-            entry = by_origin.get(sid)
-            if book.get(cid):
-                report.follower_orders += 1
-                continue
-            follower = entry.followers.get(account) if entry else None
-            done = follower.done if follower else None
-            if follower is not None and follower.state is FollowerState.FINISHED and done and done.get("reason"):
-                report.skipped += 1
-                report.skip_reasons[f"{done.get('status')}: {done['reason'][:100]}"] += 1
-                continue
-            report.lost += 1
-            report.problems.append(f"{account}: signal {sid} never executed and has no recorded reason")
+    for sim, account in zip(sims, accounts, strict=True):
+        _check_account(report, account, _book(sim), ids, by_origin)
     mirror = folder / "data" / "mirror.jsonl"
     if mirror.exists():
         report.resumed_followers = sum(
             1 for line in mirror.read_text().splitlines() if '"event":"order_recovering"' in line
         )
     return report
+
+
+def _check_account(report: CrashReport, account: str, book: Counter[str], ids: list[str], by_origin: dict) -> None:
+    """Count one account's orders against the signals: each open's legs and each close's orders
+    held once, every position an open made closed exactly once, nothing that belongs to no signal."""
+    route = f"tv>{account}"
+    opens = {sid: [client_order_id("tv", sid, route, leg) for leg in range(LEGS)] for sid in ids if _is_open(sid)}
+    open_cids = {cid for cids in opens.values() for cid in cids}
+    # A close acts on whatever was linked when it ran: any earlier open's positions.
+    closes: dict[str, dict[str, str]] = {}
+    earlier: list[str] = []
+    for sid in ids:
+        if _is_open(sid):
+            earlier.extend(opens[sid])
+        else:
+            closes[sid] = {acting_order_id("tv", sid, route, "close", cid): cid for cid in earlier}
+    closed_by = {cid: position for ids_ in closes.values() for cid, position in ids_.items()}
+    closings: Counter[str] = Counter()
+    for cid, count in book.items():
+        if count > 1:
+            report.duplicates += count - 1
+            report.problems.append(f"{account}: order {cid} held {count} times")
+        if cid in closed_by:
+            closings[closed_by[cid]] += 1
+        elif cid not in open_cids:
+            report.duplicates += count
+            report.problems.append(f"{account}: order {cid} belongs to no signal")
+    for sid in ids:
+        held = [cid for cid in (opens[sid] if _is_open(sid) else closes[sid]) if book.get(cid)]
+        if _is_open(sid) and 0 < len(held) < LEGS:
+            report.lost += 1
+            report.problems.append(f"{account}: open {sid} placed {len(held)} of its {LEGS} orders")
+        if held:
+            report.follower_orders += 1
+            continue
+        entry = by_origin.get(sid)
+        follower = entry.followers.get(account) if entry else None
+        done = follower.done if follower else None
+        if follower is not None and follower.state is FollowerState.FINISHED and done and done.get("reason"):
+            report.skipped += 1
+            report.skip_reasons[f"{done.get('status')}: {done['reason'][:100]}"] += 1
+            continue
+        report.lost += 1
+        report.problems.append(f"{account}: signal {sid} never executed and has no recorded reason")
+    for cid in open_cids:
+        if book.get(cid) and closings[cid] != 1:
+            report.problems.append(f"{account}: position opened by {cid} closed {closings[cid]} times")
+            if closings[cid] > 1:
+                report.duplicates += closings[cid] - 1
+            else:
+                report.lost += 1
