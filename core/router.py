@@ -94,8 +94,9 @@ class Finished:
 
     @property
     def took_effect(self) -> bool:
-        """Whether the order did what it was sent to do (rejected, failed or expired ones did not)."""
-        return self.status in ("filled", "accepted", "closed", "canceled", "modified")
+        """Whether the venue carried the order out: its status is one of the venue's answers, not
+        one of the router's own endings (rejected, failed, skipped, unknown)."""
+        return self.status in _VENUE_ANSWERS
 
 
 @dataclass(slots=True)
@@ -108,6 +109,8 @@ class _Job:
     final: Mapping[str, Finished] | None = None  # in recovery: the orders that already have an outcome
     fanout: _Fanout | None = None
 
+
+_VENUE_ANSWERS = frozenset(status.value for status in ReportStatus)
 
 _CANCEL_SEEN_WITHIN = (0.05, 0.1, 0.2)
 """Pauses (s) between asking again about an order the venue still lists as resting after it took its
@@ -882,8 +885,6 @@ class Router:
                 position_id=leg.position_id,
                 reduce_only=True,
             )
-            if self._done_before(job, intent.client_order_id):
-                continue
             if await self._send(job, conn, outcome, intent, leg=300 + index, link=_on(leg, "close")) is not None:
                 leg.volume -= volume
                 remaining -= volume

@@ -390,11 +390,7 @@ class PaperVenue:
         held = self._positions.get(order.position_id or "") if not self.netting else None
         if held is not None:
             self._check_margin(inst, volume, price, released=ZERO)
-            self._books[held.symbol].add(held.side.sign, volume, price)
-            held.open_price = (held.open_price * held.volume + price * volume) / (held.volume + volume)
-            held.volume += volume
-            held.sl = order.sl if order.sl is not None else held.sl
-            held.tp = order.tp if order.tp is not None else held.tp
+            self._grow(held, order, volume, price)
         else:
             # The minimum notional applies to the order, not to what is left of it.
             part = replace(order, volume=volume)
@@ -406,6 +402,19 @@ class PaperVenue:
             order.fill_price = price
         else:
             order.fill_price = (order.fill_price * before + price * volume) / order.filled_volume
+
+    def _grow(self, pos: PaperPosition, order: PaperOrder, volume: Decimal, fill: Decimal) -> None:
+        """Add ``volume`` filled at ``fill`` to ``pos`` at the volume-weighted price; the order's
+        levels, when it has any, become the position's."""
+        total = pos.volume + volume
+        # Not rounded to tick: a rounded average would move the open P&L by itself.
+        pos.open_price = (pos.open_price * pos.volume + fill * volume) / total
+        pos.volume = total
+        self._books[pos.symbol].add(pos.side.sign, volume, fill)
+        if order.sl is not None:
+            pos.sl = order.sl
+        if order.tp is not None:
+            pos.tp = order.tp
 
     def _fill(
         self,
@@ -450,15 +459,7 @@ class PaperVenue:
                     )
                 )
             else:
-                total = pos.volume + volume
-                # Not rounded to tick: a rounded average would move the open P&L by itself.
-                pos.open_price = (pos.open_price * pos.volume + fill * volume) / total
-                pos.volume = total
-                self._books[symbol].add(side.sign, volume, fill)
-                if order.sl is not None:
-                    pos.sl = order.sl
-                if order.tp is not None:
-                    pos.tp = order.tp
+                self._grow(pos, order, volume, fill)
             return symbol
         if volume <= pos.volume:
             self._realize(pos, volume, fill)

@@ -50,12 +50,12 @@ def events(mirror: MirrorLog, name: str) -> list[dict]:
     return [e for e in map(orjson.loads, mirror.path.read_bytes().splitlines()) if e["event"] == name]
 
 
-def buy_limit(price: str) -> Signal:
+def limit_entry(price: str, side: Side = Side.BUY) -> Signal:
     return Signal(
         source="tv",
         action=Action.OPEN,
         symbol="EURUSD",
-        side=Side.BUY,
+        side=side,
         volume=D("0.10"),
         order_type=OrderType.LIMIT,
         price=D(price),
@@ -69,7 +69,7 @@ def close() -> Signal:
 
 async def resting(router: Router, conn: PaperConnector) -> PaperOrder:
     """Copy a buy limit below the market; the order it rests as at the venue."""
-    router.submit(buy_limit("1.07000"))
+    router.submit(limit_entry("1.07000"))
     await router.drain()
     (order,) = conn.sim.pending_orders()
     return order
@@ -84,7 +84,7 @@ async def paper() -> PaperConnector:
 async def test_a_limit_order_that_filled_is_closed_not_cancelled(tmp_path):
     conn = await paper()
     async with router_on(tmp_path, conn) as (router, mirror):
-        router.submit(buy_limit("1.07000"))
+        router.submit(limit_entry("1.07000"))
         await router.drain()
         assert len(conn.sim.pending_orders()) == 1 and router.links.find("a", "tv", pending=True)
         conn.sim.set_price("EURUSD", D("1.06990"))  # the limit fills at the venue; nothing tells the router
@@ -125,7 +125,7 @@ async def test_a_limit_order_cancelled_at_the_venue_is_unlinked_with_a_reason(tm
 async def test_a_fill_found_later_survives_a_restart(tmp_path):
     conn = await paper()
     async with router_on(tmp_path, conn) as (router, _):
-        router.submit(buy_limit("1.07000"))
+        router.submit(limit_entry("1.07000"))
         await router.drain()
         conn.sim.set_price("EURUSD", D("1.06990"))
         # A modify reaches the pending leg, finds it filled, and moves the position's levels.
@@ -198,7 +198,7 @@ async def test_an_order_that_fills_while_its_cancel_is_on_the_way_is_closed(tmp_
     conn = FillsBeforeTheCancel(PaperConfig.from_mapping("a", {}, prefix=""))
     await conn.start()
     async with router_on(tmp_path, conn) as (router, _):
-        router.submit(buy_limit("1.07000"))
+        router.submit(limit_entry("1.07000"))
         await router.drain()
         result = router.submit(close())
         await router.drain()
@@ -234,17 +234,18 @@ class StaleAfterCancel(PaperConnector):
     """A venue that takes a cancel at once but goes on listing the order as resting (as one whose
     cancel is processed after its answer can)."""
 
-    cancelled: set[str]
+    cancelled: frozenset[str] = frozenset()
 
     async def submit(self, intent: OrderIntent) -> ExecutionReport:
         report = await super().submit(intent)
         if intent.kind is IntentKind.CANCEL:
-            self.cancelled = {o.client_order_id for o in self.sim.orders() if o.venue_order_id == intent.order_id}
+            orders = self.sim.orders()
+            self.cancelled = frozenset(o.client_order_id for o in orders if o.venue_order_id == intent.order_id)
         return report
 
     async def order_by_client_id(self, client_order_id: str, symbol: str | None = None) -> ExecutionReport | None:
         report = await super().order_by_client_id(client_order_id, symbol)
-        if report is not None and client_order_id in getattr(self, "cancelled", ()):
+        if report is not None and client_order_id in self.cancelled:
             return replace(report, status=ReportStatus.ACCEPTED)
         return report
 
@@ -265,17 +266,7 @@ async def test_a_reverse_over_a_cancelled_order_the_venue_still_lists_goes_ahead
 async def test_a_target_cancels_a_resting_entry_on_its_other_side(tmp_path):
     conn = await paper()
     async with router_on(tmp_path, conn) as (router, _):
-        router.submit(
-            Signal(
-                source="tv",
-                action=Action.OPEN,
-                symbol="EURUSD",
-                side=Side.SELL,
-                volume=D("0.1"),
-                order_type=OrderType.LIMIT,
-                price=D("1.10000"),
-            )
-        )
+        router.submit(limit_entry("1.10000", Side.SELL))
         await router.drain()
         assert len(conn.sim.pending_orders()) == 1
         target = Signal(
