@@ -1,18 +1,18 @@
 """Where a follower's share of a fan-out goes, stamped in process (``fanout_profile --segments``).
 
-Three points of the order path are wrapped, without changing its code: ``Router._execute`` (a
-follower's job starts), ``Router._plan_open`` (the plan: map, guard, size, round, client id) and
-aiohttp's ``WebSocketWriter._write_websocket_frame`` (framing, masking and the socket write, for
-every WebSocket venue). Stamps are taken only while a fan-out runs (from ``submit`` until every
-lane has written), so acknowledgements and fills are not in them. Each follower's time splits into:
+Two points of the order path are wrapped, without changing its code: ``Router._plan_open`` (the
+plan: map, guard, size, round, client id) and ``FrameWriter.text`` (framing, masking and the
+socket write, for every WebSocket venue). Stamps are taken only while a fan-out runs (from
+``submit`` until every follower has written), so acknowledgements and fills are not in them. Each
+follower's time splits into:
 
-* ``dispatch`` — job start → plan start (the outcome entry, the action's branch);
 * ``plan`` — the plan itself;
-* ``order path`` — plan end → frame write start: the router's send and the connector's part
-  (encode, sign, rate limit, the answer's future);
+* ``order path`` — plan end → frame write start: the connector's part (encode, sign, rate limit,
+  the answer's future);
 * ``write`` — the frame: header, mask and the ``write`` to the socket;
-* ``switch`` — write end → the next follower's job start: the answer's deadline, the suspension
-  of the lane's coroutines and the switch to the next lane's task.
+* ``next`` — write end → the next follower's plan: the rest of the connector's call and the step
+  to the next follower (in ``submit``'s pass over the idle followers, or, for a busy lane's job,
+  the lane's bookkeeping and the switch to the next lane's task).
 
 The wrappers add a few tenths of a microsecond per stamp; the segments' sum is therefore a little
 above the window measured without them.
@@ -26,13 +26,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp._websocket.writer import WebSocketWriter
-
+from connectors.wire import FrameWriter
 from core.router import Router
 
 #: A follower's stamps in the order they are taken, and the segment each one starts.
-_STAMPS = ("job", "plan", "planned", "write", "written")
-ORDER = ("dispatch", "plan", "order path", "write", "switch")
+_STAMPS = ("plan", "planned", "write", "written")
+ORDER = ("plan", "order path", "write", "next")
 _SEGMENT = dict(zip(_STAMPS, ORDER, strict=True))
 _FOLLOWS = dict(zip(_STAMPS, _STAMPS[1:] + _STAMPS[:1], strict=True))
 
@@ -47,13 +46,9 @@ class Segments:
         self._undo: list[Callable[[], None]] = []
 
     def install(self) -> None:
-        """Wrap the three points (undone by :meth:`uninstall`)."""
+        """Wrap the two points (undone by :meth:`uninstall`)."""
         stamp = self._stamp
-        execute, plan_open, write_frame = Router._execute, Router._plan_open, WebSocketWriter._write_websocket_frame
-
-        async def timed_execute(router: Router, job: Any, conn: Any) -> None:
-            stamp("job")
-            await execute(router, job, conn)
+        plan_open, write_frame = Router._plan_open, FrameWriter.text
 
         def timed_plan(router: Router, *args: Any) -> Any:
             stamp("plan")
@@ -62,21 +57,19 @@ class Segments:
             finally:
                 stamp("planned")
 
-        def timed_write(writer: WebSocketWriter, *args: Any) -> None:
+        def timed_write(writer: FrameWriter, payload: bytes) -> None:
             stamp("write")
             try:
-                write_frame(writer, *args)
+                write_frame(writer, payload)
             finally:
                 stamp("written")
 
-        Router._execute = timed_execute  # type: ignore[method-assign,assignment]
-        Router._plan_open = timed_plan  # type: ignore[method-assign,assignment]
-        WebSocketWriter._write_websocket_frame = timed_write  # type: ignore[method-assign,assignment]
+        Router._plan_open = timed_plan  # type: ignore[method-assign]
+        FrameWriter.text = timed_write  # type: ignore[method-assign]
 
         def undo() -> None:
-            Router._execute = execute  # type: ignore[method-assign]
             Router._plan_open = plan_open  # type: ignore[method-assign]
-            WebSocketWriter._write_websocket_frame = write_frame  # type: ignore[method-assign]
+            FrameWriter.text = write_frame  # type: ignore[method-assign]
 
         self._undo.append(undo)
 
@@ -94,15 +87,15 @@ class Segments:
         stamps, self._stamps = self._stamps, []
         if not keep:
             return
-        # Only the steps of a follower's sequence count (job, plan, planned, write, written, then
-        # the next job): a frame written outside one, such as a pong, is not an order's.
+        # Only the steps of a follower's sequence count (plan, planned, write, written, then the
+        # next plan): a frame written outside one is not an order's.
         previous: tuple[str, int] | None = None
         for tag, at in stamps:
             if previous is not None and tag == _FOLLOWS[previous[0]]:
                 self._per_segment[_SEGMENT[previous[0]]].append((at - previous[1]) / 1000)
                 previous = (tag, at)
             else:
-                previous = (tag, at) if tag == "job" else None
+                previous = (tag, at) if tag == "plan" else None
 
     def report(self, followers: int, window_us: float) -> str:
         """Median and mean of each segment, per follower, against the window per follower."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -70,6 +70,13 @@ class Connector(Protocol):
     def last_price(self, symbol: str) -> Decimal | None: ...
 
     async def submit(self, intent: OrderIntent) -> ExecutionReport: ...
+
+    def submit_now(self, intent: OrderIntent) -> Awaitable[ExecutionReport] | None:
+        """Put ``intent`` on the wire before returning, from synchronous code, and return what
+        awaits its report (the same report, and the same errors, as :meth:`submit`). None when it
+        cannot be written at once (the kind of order, or the connection): the caller then uses
+        :meth:`submit`. Errors that come before anything is sent are raised here."""
+        ...
 
     def rehearse(self, intent: OrderIntent) -> None:
         """Encode ``intent`` as :meth:`submit` would, without sending or recording anything (it

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -13,8 +13,12 @@ def round_down_to_step(value: Decimal, step: Decimal) -> Decimal:
     """Round ``value`` toward zero to a whole multiple of ``step``, keeping the step's exponent."""
     if step <= 0:
         raise ValueError("step must be positive")
-    units = (value / step).to_integral_value(rounding=ROUND_DOWN)
-    return (units * step).quantize(step)
+    try:
+        # The remainder takes the dividend's sign, so this truncates toward zero, exactly.
+        return (value - value % step).quantize(step)
+    except InvalidOperation:  # a quotient past the context's precision: divide and round instead
+        units = (value / step).to_integral_value(rounding=ROUND_DOWN)
+        return (units * step).quantize(step)
 
 
 def round_to_tick(value: Decimal, tick: Decimal) -> Decimal:

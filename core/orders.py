@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from core.enums import OrderType, Side
 
@@ -22,9 +23,23 @@ def client_order_id(source: str, dedupe_key: str, route: str, leg: int | str) ->
     That fits every venue's limit (OKX's 32 alphanumerics being the strictest) and lets recovery
     recognise Copier's own orders by prefix.
     """
-    digest = hashlib.blake2b(f"{source}\x1f{dedupe_key}\x1f{route}\x1f{leg}".encode(), digest_size=13).digest()
-    top = int.from_bytes(digest, "big") >> 4  # the digest's first 100 bits: 20 base32 digits
-    return CLIENT_ID_PREFIX + "".join([_B32_PAIRS[(top >> shift) & 1023] for shift in _PAIR_SHIFTS])
+    return SignalIds(source, dedupe_key)(route, leg)
+
+
+class SignalIds:
+    """:func:`client_order_id` for one signal's orders: the signal's part of the digest is hashed
+    once, and each (route, leg) only adds its own bytes to a copy of that state."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, source: str, dedupe_key: str) -> None:
+        self._state = hashlib.blake2b(f"{source}\x1f{dedupe_key}\x1f".encode(), digest_size=13)
+
+    def __call__(self, route: str, leg: int | str) -> str:
+        state = self._state.copy()
+        state.update(f"{route}\x1f{leg}".encode())
+        top = int.from_bytes(state.digest(), "big") >> 4  # the digest's first 100 bits: 20 base32 digits
+        return CLIENT_ID_PREFIX + "".join([_B32_PAIRS[(top >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 def acting_order_id(source: str, dedupe_key: str, route: str, kind: str, open_cid: str) -> str:
@@ -65,9 +80,12 @@ class IntentKind(StrEnum):
     CANCEL = "cancel"
 
 
-@dataclass(frozen=True, slots=True)
-class OrderIntent:
+class OrderIntent(NamedTuple):
     """One order for one follower account, already mapped, sized and rounded.
+
+    A named tuple rather than a frozen dataclass: one is built per follower order in the fan-out,
+    and a tuple is built in a third of the time (a frozen dataclass sets every field through
+    ``object.__setattr__``).
 
     ``volume`` and the prices are on the instrument's step and tick. ``position_id`` names the
     follower position for close and modify; ``order_id`` the pending order for cancel.
@@ -155,9 +173,9 @@ class Position:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class AccountState:
-    """Balance and equity in the account currency, as last known."""
+class AccountState(NamedTuple):
+    """Balance and equity in the account currency, as last known (a named tuple, as
+    :class:`OrderIntent`: connectors build one per planned order)."""
 
     balance: Decimal
     equity: Decimal

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -35,7 +35,16 @@ from core.instrument import ONE, ZERO, Instrument, round_down_to_step
 from core.journal import JournalWriter
 from core.links import Leg, PositionLinks, source_key
 from core.mirror import MirrorLog
-from core.orders import ExecutionReport, IntentKind, OrderIntent, ReportStatus, acting_order_id, client_order_id
+from core.orders import (
+    ExecutionReport,
+    IntentKind,
+    OrderIntent,
+    ReportStatus,
+    SignalIds,
+    acting_order_id,
+    client_order_id,
+)
+from core.outbox import OUTBOX
 from core.outcomes import FollowerOutcome, OutcomeBook, SignalRecord
 from core.signal import Level, Signal
 from core.sizing import SizeRequest, Sizing, SizingMode, position_cap, raw_volume, size_open
@@ -53,10 +62,11 @@ class Route:
     sizing: Sizing = field(default_factory=Sizing)
     guards: Guards = field(default_factory=Guards)
     symbols: Mapping[str, str] = field(default_factory=dict)
+    name: str = field(init=False, repr=False, compare=False)
+    """``source>account``: the route's part of its orders' client ids and of the journal."""
 
-    @property
-    def name(self) -> str:
-        return f"{self.source}>{self.account}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", f"{self.source}>{self.account}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +118,44 @@ class _Job:
     recovering: bool = False
     final: Mapping[str, Finished] | None = None  # in recovery: the orders that already have an outcome
     fanout: _Fanout | None = None
+    plan: _OpenPlan | None = None  # an open planned (and maybe written) by ``submit``
+    sent: Awaitable[ExecutionReport] | None = None  # the plan's first order, already on the wire
+    planned_ns: int = 0
+
+
+_OpenPlan = tuple[str, str, Decimal | None, list[OrderIntent]]
+"""(canonical symbol, source position key, entry price, intents): what :meth:`Router._plan_open` returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class _OpenFacts:
+    """What an open of one signal on one side shares across its followers, worked out once."""
+
+    signal: Signal
+    side: Side
+    canonical: str
+    key: str
+    comment: str
+    ids: SignalIds
+
+    @classmethod
+    def of(cls, signal: Signal, side: Side | None) -> _OpenFacts:
+        """The facts, or :class:`Skip` when no follower can open from ``signal``."""
+        if side is None:
+            raise Skip("an open needs a side (buy or sell)")
+        canonical = signal.symbol
+        if not canonical:
+            raise Skip("the signal names no symbol")
+        if signal.order_type is not OrderType.MARKET and signal.price is None:
+            raise Skip(f"a {signal.order_type.value} order needs a price")
+        return cls(
+            signal,
+            side,
+            canonical,
+            source_key(signal.position_ref, canonical, side),
+            f"copier {signal.id[-12:]}",
+            SignalIds(signal.source, signal.dedupe_key),
+        )
 
 
 _VENUE_ANSWERS = frozenset(status.value for status in ReportStatus)
@@ -134,6 +182,12 @@ class _Lane:
         self._drained = asyncio.Event()
         self._drained.set()
         self.task = asyncio.get_running_loop().create_task(self._run(router), name=f"lane:{account}")
+
+    @property
+    def idle(self) -> bool:
+        """Whether the lane has no job queued or running: an order written now cannot overtake
+        another of this account's."""
+        return self._wake is not None and not self._jobs
 
     def put(self, job: _Job) -> None:
         """Queue a job; never blocks."""
@@ -207,6 +261,7 @@ class Router:
             self._routes.setdefault(route.source, []).append((route, base.merged(route.symbols)))
         self._lanes: dict[str, _Lane] = {}
         self._unsent = 0
+        self._facts: _OpenFacts | None = None
 
     # -- intake -----------------------------------------------------------------------------
 
@@ -252,10 +307,45 @@ class Router:
             record.reason = f"no follower is routed from source {signal.source!r}"
         fanout = _Fanout(len(subscribed))
         self._unsent += len(subscribed)
-        for route, symbols in subscribed:
-            record.follower(route.account)
-            self._lane(route.account).put(_Job(signal, route, record, symbols, fanout=fanout))
+        queued = [
+            (self._lane(route.account), _Job(signal, route, record, symbols, fanout=fanout))
+            for route, symbols in subscribed
+        ]
+        if signal.action is Action.OPEN:
+            self._write_now(queued)
+        for lane, job in queued:
+            record.follower(job.route.account)
+            lane.put(job)
         return SubmitResult(signal.id, accepted=True, followers=len(subscribed))
+
+    def _write_now(self, queued: list[tuple[_Lane, _Job]]) -> None:
+        """Plan an open for every follower whose lane is idle and put its first order on the wire
+        before any lane runs: one pass over the followers, with no task switch and no coroutine
+        between a plan and its write. The lanes then await the answers and do the bookkeeping.
+
+        A follower whose lane is busy, whose plan is a skip, or whose connector cannot write the
+        order at once is left to its lane, which plans it (again) as it would any other job.
+        Frames are written in growing groups (:mod:`core.outbox`).
+        """
+        with OUTBOX.hold() as outbox:
+            for lane, job in queued:
+                if not lane.idle:
+                    continue
+                conn = lane.connector
+                planned_ns = time.monotonic_ns()
+                try:
+                    plan = self._plan_open(job, conn, job.signal.side, 0)
+                except Skip:
+                    continue
+                job.plan, job.planned_ns = plan, planned_ns
+                try:
+                    sent = conn.submit_now(plan[3][0])
+                except CopierError:
+                    continue  # the lane's first attempt meets it again, under the outcome policy
+                if sent is not None:
+                    job.sent = sent
+                    self._leave_fanout(job)
+                    outbox.step()
 
     def _canonical(self, signal: Signal) -> Signal:
         """``signal`` with its symbol under the canonical name."""
@@ -342,7 +432,8 @@ class Router:
         try:
             action = signal.action
             if action is Action.OPEN:
-                await self._open(job, conn, outcome, signal.side, 0)
+                plan, job.plan = job.plan, None
+                await self._open(job, conn, outcome, signal.side, 0, plan)
             elif action in (Action.CLOSE, Action.CLOSE_PART, Action.CLOSE_ALL):
                 await self._close(job, conn, outcome)
             elif action is Action.MODIFY:
@@ -424,26 +515,28 @@ class Router:
             raise Skip(f"{canonical}{shown} is not traded on account {job.route.account} (no such instrument)")
         return canonical, venue_symbol, inst
 
-    def _plan_open(
-        self, job: _Job, conn: Connector, side: Side | None, leg0: int
-    ) -> tuple[str, str, Decimal | None, list[OrderIntent]]:
+    def _open_facts(self, signal: Signal, side: Side | None) -> _OpenFacts:
+        facts = self._facts
+        if facts is None or facts.signal is not signal or facts.side is not side:
+            facts = self._facts = _OpenFacts.of(signal, side)
+        return facts
+
+    def _plan_open(self, job: _Job, conn: Connector, side: Side | None, leg0: int) -> _OpenPlan:
         """The orders that open ``job``'s position on ``conn``: (canonical symbol, source position
         key, entry price, intents), or :class:`Skip` with the reason. Reads state, records nothing."""
         signal, route = job.signal, job.route
-        if side is None:
-            raise Skip("an open needs a side (buy or sell)")
+        facts = self._open_facts(signal, side)
         if self.kill_all:
             raise Skip("kill switch is on for all accounts: no new positions")
-        if route.account in self.killed_accounts:
+        if self.killed_accounts and route.account in self.killed_accounts:
             raise Skip(f"kill switch is on for account {route.account}: no new positions")
         canonical, venue_symbol, inst = self._resolve(job, conn)
-        follower_side = side.opposite if route.guards.reverse else side
+        guards = route.guards
+        follower_side = facts.side.opposite if guards.reverse else facts.side
         market = conn.last_price(venue_symbol)
         entry = signal.price if signal.price is not None else market
-        if signal.order_type is not OrderType.MARKET and signal.price is None:
-            raise Skip(f"a {signal.order_type.value} order needs a price")
         account = conn.account()
-        route.guards.check_open(
+        guards.check_open(
             canonical=canonical,
             side=follower_side,
             open_positions=account.open_positions,
@@ -451,39 +544,44 @@ class Router:
             signal_price=signal.price,
             market_price=market,
         )
-        sl_level, tp_level = signal.sl, signal.tp
-        if route.guards.reverse:
-            sl_level, tp_level = tp_level, sl_level
+        sl_level, tp_level = (signal.tp, signal.sl) if guards.reverse else (signal.sl, signal.tp)
         sl = sl_level.resolve(entry, follower_side, is_stop=True, instrument=inst) if sl_level else None
         tp = tp_level.resolve(entry, follower_side, is_stop=False, instrument=inst) if tp_level else None
         volumes = size_open(SizeRequest(signal.volume, signal.volume_kind, entry, sl), route.sizing, account, inst)
+        order_type = signal.order_type
         price = (
-            inst.price(signal.price).value
-            if signal.price is not None and signal.order_type is not OrderType.MARKET
-            else None
+            inst.price(signal.price).value if signal.price is not None and order_type is not OrderType.MARKET else None
         )
-        comment = f"copier {signal.id[-12:]}"
+        ids, name = facts.ids, route.name
         intents = [
             OrderIntent(
                 kind=IntentKind.OPEN,
-                client_order_id=client_order_id(signal.source, signal.dedupe_key, route.name, leg0 + index),
+                client_order_id=ids(name, leg0 + index),
                 symbol=venue_symbol,
                 side=follower_side,
                 volume=volume,
-                order_type=signal.order_type,
+                order_type=order_type,
                 price=price,
                 sl=sl,
                 tp=tp,
-                comment=comment,
+                comment=facts.comment,
                 signal_price=signal.price,
             )
             for index, volume in enumerate(volumes)
         ]
-        return canonical, source_key(signal.position_ref, canonical, side), entry, intents
+        return canonical, facts.key, entry, intents
 
-    async def _open(self, job: _Job, conn: Connector, outcome: FollowerOutcome, side: Side | None, leg0: int) -> None:
+    async def _open(
+        self,
+        job: _Job,
+        conn: Connector,
+        outcome: FollowerOutcome,
+        side: Side | None,
+        leg0: int,
+        plan: _OpenPlan | None = None,
+    ) -> None:
         signal, route = job.signal, job.route
-        canonical, key, entry, intents = self._plan_open(job, conn, side, leg0)
+        canonical, key, entry, intents = plan if plan is not None else self._plan_open(job, conn, side, leg0)
         assert side is not None
         for index, intent in enumerate(intents):
             venue_symbol, follower_side, volume = intent.symbol, intent.side, intent.volume
@@ -917,8 +1015,10 @@ class Router:
 
         # Nothing but the order itself comes before its write: the bookkeeping of the planned
         # order (outcome entry, mirror event stamped with the planning time) follows the first
-        # attempt, whatever its result.
-        planned_ns = time.monotonic_ns()
+        # attempt, whatever its result. ``submit`` may have written the first order already.
+        first, job.sent = job.sent, None
+        planned_ns = job.planned_ns or time.monotonic_ns()
+        job.planned_ns = 0
         fanout = self._leave_fanout(job)
         logged: tuple[dict[str, Any], dict[str, Any]] | None = None
         if job.recovering:
@@ -929,7 +1029,10 @@ class Router:
         while True:
             attempt += 1
             try:
-                if reconciling:
+                if first is not None:
+                    written, first = first, None
+                    report = await written
+                elif reconciling:
                     found = await conn.order_by_client_id(intent.client_order_id, intent.symbol)
                     if found is not None:
                         report = found

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Context, Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from core.enums import VolumeKind
 from core.errors import Skip
@@ -60,8 +61,7 @@ class Sizing:
     max_split_orders: int = 20
 
 
-@dataclass(frozen=True, slots=True)
-class SizeRequest:
+class SizeRequest(NamedTuple):
     """What sizing needs to know about the signal, already resolved for this follower."""
 
     volume: Decimal | None
@@ -140,8 +140,9 @@ def finalize(volume: Decimal, sizing: Sizing, inst: Instrument, entry: Decimal |
     """Round ``volume`` down to step and apply min, max and min notional. Returns one or more orders."""
     if volume <= 0:
         raise Skip(f"sized volume {_fmt(volume)} is not positive")
-    rounded = round_down_to_step(volume, inst.volume_step)
-    minimum = max(inst.min_volume, inst.volume_step)
+    step = inst.volume_step
+    rounded = round_down_to_step(volume, step)
+    minimum = inst.min_volume if inst.min_volume > step else step
     if rounded < minimum:
         if sizing.min_policy is not MinPolicy.BUMP:
             raise Skip(
@@ -170,12 +171,14 @@ def finalize(volume: Decimal, sizing: Sizing, inst: Instrument, entry: Decimal |
 
 
 def _cap(sizing: Sizing, inst: Instrument) -> Decimal | None:
-    caps = [c for c in (sizing.max_volume, inst.max_volume) if c is not None]
-    if not caps:
+    limit, own = sizing.max_volume, inst.max_volume
+    if limit is None or (own is not None and own < limit):
+        limit = own
+    if limit is None:
         return None
-    cap = round_down_to_step(min(caps), inst.volume_step)
+    cap = round_down_to_step(limit, inst.volume_step)
     if cap < max(inst.min_volume, inst.volume_step):
-        raise Skip(f"maximum volume {_fmt(min(caps))} is below the minimum of {inst.symbol}")
+        raise Skip(f"maximum volume {_fmt(limit)} is below the minimum of {inst.symbol}")
     return cap
 
 

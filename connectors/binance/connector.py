@@ -175,6 +175,10 @@ class BinanceConnector:
 
     # -- orders ----------------------------------------------------------------------------------
 
+    def submit_now(self, intent: OrderIntent) -> None:
+        """Orders here always go through :meth:`submit`."""
+        return None
+
     async def submit(self, intent: OrderIntent) -> ExecutionReport:
         """Send one intent. Raises only the typed errors of :mod:`core.errors`."""
         symbol = self.venue_symbol(intent.symbol) if intent.position_id is None else None

@@ -370,6 +370,10 @@ class BybitConnector:
 
     # ------------------------------------------------------------------ orders
 
+    def submit_now(self, intent: OrderIntent) -> None:
+        """Orders here always go through :meth:`submit`."""
+        return None
+
     async def submit(self, intent: OrderIntent) -> ExecutionReport:
         """Send ``intent`` to Bybit and return the venue's answer.
 

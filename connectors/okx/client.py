@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import aiohttp
@@ -26,9 +26,10 @@ from connectors.deadline import settle_after
 from connectors.okx import parse
 from connectors.okx.auth import Signer, iso_timestamp, rest_headers, ws_login_args
 from connectors.okx.config import OkxConfig
-from connectors.wire import write_immediately
+from connectors.wire import FrameWriter, write_immediately
 from core.connector import ConnectorState
 from core.errors import ConfigError, CopierError, OutcomeUnknown, TransientError
+from core.outbox import WireStamp
 from core.ratelimit import Limit, RateLimiter
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,20 @@ PushHandler = Callable[[str, dict[str, Any]], None]
 StateHandler = Callable[[ConnectorState, str], None]
 
 
+class SentOp(NamedTuple):
+    """An op on the wire whose answer is still to come."""
+
+    op: str
+    op_id: str
+    future: asyncio.Future[dict[str, Any]]
+    stamp: WireStamp
+
+    @property
+    def t_wire(self) -> int:
+        """When the op's frame was handed to the socket (``time.monotonic_ns()``)."""
+        return self.stamp.ns
+
+
 class OkxClient:
     """REST and private WebSocket access for one OKX account.
 
@@ -90,6 +105,7 @@ class OkxClient:
         self._on_reconnect = on_reconnect or (lambda: None)
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._frames: FrameWriter | None = None
         self._ws_ready = False
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -259,6 +275,31 @@ class OkxClient:
         was sent (socket not ready) and :class:`OutcomeUnknown` when the answer does not come
         (timeout or the socket dropped after the send).
         """
+        if self._frames is not None:
+            sent = self.ws_write(op, args)
+        else:
+            sent = await self._ws_send_frame(op, args)
+        answer = await self.ws_answer(sent)
+        return answer, sent.t_wire, time.monotonic_ns()
+
+    def ws_write(self, op: str, args: list[dict[str, Any]]) -> SentOp:
+        """Put one op on the private socket now, from synchronous code; :meth:`ws_answer` awaits
+        its answer. Raises :class:`TransientError` when nothing was sent."""
+        frames = self._frames
+        if frames is None or not self.ws_ready:
+            raise TransientError("OKX WebSocket is not connected")
+        op_id = str(next(self._ids))
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        message = self.encode_op(op, args, op_id)
+        try:
+            stamp = frames.text(message)
+        except (ConnectionError, RuntimeError) as exc:
+            raise TransientError(f"OKX WebSocket send failed: {exc}") from exc
+        self._pending[op_id] = future
+        return SentOp(op, op_id, future, stamp)
+
+    async def _ws_send_frame(self, op: str, args: list[dict[str, Any]]) -> SentOp:
+        """:meth:`ws_write` through aiohttp's own writer, for a socket whose transport cannot be reached."""
         ws = self._ws
         if ws is None or not self.ws_ready:
             raise TransientError("OKX WebSocket is not connected")
@@ -266,20 +307,26 @@ class OkxClient:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[op_id] = future
         message = self.encode_op(op, args, op_id)
-        t_wire = time.monotonic_ns()
+        stamp = WireStamp(time.monotonic_ns())
         try:
             await ws.send_frame(message, aiohttp.WSMsgType.TEXT)
         except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
             self._pending.pop(op_id, None)
             raise TransientError(f"OKX WebSocket send failed: {exc}") from exc
-        timeout = self.config.request_timeout
-        expiry = settle_after(future, timeout, lambda: OutcomeUnknown(f"no answer from OKX to {op} within {timeout}s"))
+        return SentOp(op, op_id, future, stamp)
+
+    async def ws_answer(self, sent: SentOp) -> dict[str, Any]:
+        """The answer to an op :meth:`ws_write` sent; :class:`OutcomeUnknown` when it does not come
+        in time or the socket drops first."""
+        future, timeout = sent.future, self.config.request_timeout
+        expiry = settle_after(
+            future, timeout, lambda: OutcomeUnknown(f"no answer from OKX to {sent.op} within {timeout}s")
+        )
         try:
-            answer = await future
+            return await future
         finally:
             expiry.cancel()
-            self._pending.pop(op_id, None)
-        return answer, t_wire, time.monotonic_ns()
+            self._pending.pop(sent.op_id, None)
 
     async def _open_ws(self) -> None:
         session = self._session
@@ -293,6 +340,7 @@ class OkxClient:
             raise TransientError(f"could not open the OKX WebSocket: {exc}") from exc
         write_immediately(ws)
         self._ws = ws
+        self._frames = FrameWriter.of(ws)
         seconds = str(self.now_ms() // 1000)
         login = {
             "op": "login",
@@ -335,6 +383,7 @@ class OkxClient:
     async def _drop_ws(self, reason: str) -> None:
         self._ws_ready = False
         ws, self._ws = self._ws, None
+        self._frames = None
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(OutcomeUnknown(f"OKX WebSocket dropped after the request was sent ({reason})"))

@@ -27,13 +27,13 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors.deadline import settle_after
 from connectors.okx import parse
-from connectors.okx.client import OkxClient
+from connectors.okx.client import OkxClient, SentOp
 from connectors.okx.config import OkxConfig
 from connectors.okx.parse import ALGO_ORDER_PREFIX, SwapSpec
 from core.connector import Capabilities, ConnectorState, StateListener
@@ -61,6 +61,16 @@ _MAX_PAGES = 20
 
 
 _UNKNOWN = "\x00"
+
+
+class _Placed(NamedTuple):
+    """An ``order`` op written (``sent``) or about to go over REST (``sent`` None)."""
+
+    cid: str
+    args: dict[str, Any]
+    spec: SwapSpec
+    waiter: asyncio.Future[dict[str, Any] | None] | None
+    sent: SentOp | None
 
 
 class OkxConnector:
@@ -411,19 +421,68 @@ class OkxConnector:
 
     async def _place(self, cid: str, args: dict[str, Any], spec: SwapSpec, *, market: bool) -> ExecutionReport:
         self._client.acquire("order", spec.inst_id)
+        return await self._place_finish(self._place_write(cid, args, spec, market=market))
+
+    def submit_now(self, intent: OrderIntent) -> Awaitable[ExecutionReport] | None:
+        """Write a market or limit OPEN to the private socket now; the returned awaitable gives its
+        report. None when the order must go through :meth:`submit` (another kind, a stop entry, or
+        the socket down: ``submit`` then falls back to REST). Raises the typed errors of
+        :meth:`submit` that come before anything is sent (a size OKX would refuse, a rate limit)."""
+        if (
+            intent.kind is not IntentKind.OPEN
+            or intent.order_type is OrderType.STOP
+            or not self._client.ws_ready
+            or not CLIENT_ID.match(intent.client_order_id)
+        ):
+            return None
+        spec = self._spec(intent.symbol)
+        args = self.encode_open(intent, spec)
+        self._client.acquire("order", spec.inst_id)
+        return self._place_finish(
+            self._place_write(intent.client_order_id, args, spec, market=args["ordType"] == "market")
+        )
+
+    def _place_write(self, cid: str, args: dict[str, Any], spec: SwapSpec, *, market: bool) -> _Placed:
+        """Remember an ``order`` and write it to the socket when it is up (``sent``); otherwise
+        :meth:`_place_finish` sends it over REST. Counted against the limits by the caller."""
         self._remember_order(cid, spec.inst_id)
         waiter: asyncio.Future[dict[str, Any] | None] | None = None
         if market:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters[cid] = waiter
+        sent: SentOp | None = None
+        if self._client.ws_ready:
+            with contextlib.suppress(TransientError):
+                sent = self._client.ws_write("order", [args])
+        return _Placed(cid, args, spec, waiter, sent)
+
+    async def _place_finish(self, placed: _Placed) -> ExecutionReport:
+        """The report of a placed order: its answer (from the socket, or over REST when it was not
+        written there), then for a market order its fill."""
         try:
-            answer, t_wire, t_ack = await self._send("order", "/api/v5/trade/order", args)
+            if placed.sent is not None:
+                answer = await self._client.ws_answer(placed.sent)
+                t_wire, t_ack = placed.sent.t_wire, time.monotonic_ns()
+            else:
+                answer, t_wire, t_ack = await self._client.request_timed(
+                    "POST", "/api/v5/trade/order", body=placed.args, write=True
+                )
+        except BaseException:
+            self._waiters.pop(placed.cid, None)
+            raise
+        return await self._answered_order(placed, answer, t_wire, t_ack)
+
+    async def _answered_order(
+        self, placed: _Placed, answer: dict[str, Any], t_wire: int, t_ack: int
+    ) -> ExecutionReport:
+        cid, spec, waiter = placed.cid, placed.spec, placed.waiter
+        try:
             error = parse.order_error(answer, account=self.name)
             if error is not None:
                 raise error
             row = (answer.get("data") or [{}])[0]
             ord_id = str(row.get("ordId") or "") or None
-            pos_side = str(args.get("posSide") or "net")
+            pos_side = str(placed.args.get("posSide") or "net")
             filled: dict[str, Any] | None = None
             if waiter is not None:
                 expiry = settle_after(waiter, self.config.fill_wait, lambda: None)

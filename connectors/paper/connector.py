@@ -121,6 +121,10 @@ class PaperConnector:
         if intent.kind is IntentKind.OPEN:
             self.sim.check_open(intent)
 
+    def submit_now(self, intent: OrderIntent) -> None:
+        """Orders here always go through :meth:`submit`."""
+        return None
+
     async def submit(self, intent: OrderIntent) -> ExecutionReport:
         """Execute ``intent`` on the paper venue.
 

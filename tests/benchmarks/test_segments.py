@@ -6,9 +6,8 @@ from contextlib import AsyncExitStack
 from decimal import Decimal
 from pathlib import Path
 
-from aiohttp._websocket.writer import WebSocketWriter
-
 from benchmarks.segments import ORDER, Segments
+from connectors.wire import FrameWriter
 from core.enums import Action, Side
 from core.mirror import MirrorLog
 from core.router import Route, Router
@@ -18,7 +17,7 @@ from tests.helpers import eventually
 
 
 async def test_each_follower_of_a_fan_out_yields_every_segment_once(tmp_path: Path) -> None:
-    originals = (Router._execute, Router._plan_open, WebSocketWriter._write_websocket_frame)
+    originals = (Router._plan_open, FrameWriter.text)
     mirror = MirrorLog(tmp_path / "mirror.jsonl", flush_interval=0.001)
     mirror.start()
     segments = Segments()
@@ -36,8 +35,7 @@ async def test_each_follower_of_a_fan_out_yields_every_segment_once(tmp_path: Pa
                 assert router.submit(signal).accepted
                 await eventually(lambda: not router.fanning_out)  # every follower has written
                 if keep:
-                    # Stamped on through the answers: the simulators' own frames (acks, pushes,
-                    # written by the same aiohttp writer in this process) are not an order's.
+                    # Stamped on through the answers: nothing after the fan-out is an order's.
                     await router.drain()
                 segments.close(keep=keep)
                 await router.drain()
@@ -46,11 +44,11 @@ async def test_each_follower_of_a_fan_out_yields_every_segment_once(tmp_path: Pa
             segments.uninstall()
             await router.stop()
             await mirror.close()
-    assert (Router._execute, Router._plan_open, WebSocketWriter._write_websocket_frame) == originals
+    assert (Router._plan_open, FrameWriter.text) == originals
     per_segment = segments._per_segment
-    # Only the kept fan-out counts; three followers, and the switch falls between them (two).
+    # Only the kept fan-out counts; three followers, and the step to the next falls between them (two).
     assert {name: len(per_segment[name]) for name in ORDER} == {
-        "dispatch": 3, "plan": 3, "order path": 3, "write": 3, "switch": 2,
+        "plan": 3, "order path": 3, "write": 3, "next": 2,
     }  # fmt: skip
     assert all(value > 0 for values in per_segment.values() for value in values)
     assert "sum of means" in segments.report(3, window_us=300.0)
