@@ -9,10 +9,12 @@ follower's time splits into:
 * ``plan`` — the plan itself;
 * ``order path`` — plan end → frame write start: the connector's part (encode, sign, rate limit,
   the answer's future);
-* ``write`` — the frame: header, mask and the ``write`` to the socket;
-* ``next`` — write end → the next follower's plan: the rest of the connector's call and the step
-  to the next follower (in ``submit``'s pass over the idle followers, or, for a busy lane's job,
-  the lane's bookkeeping and the switch to the next lane's task).
+* ``write`` — the frame: header, mask, and the ``write`` to the socket or, while the fan-out holds
+  frames (:mod:`core.outbox`), its place in the group;
+* ``next`` — write end → the next follower's plan: the rest of the connector's call, the group's
+  writes when this follower completes a group, and the step to the next follower (in
+  ``submit``'s pass over the idle followers, or, for a busy lane's job, the lane's bookkeeping and
+  the switch to the next lane's task).
 
 The wrappers add a few tenths of a microsecond per stamp; the segments' sum is therefore a little
 above the window measured without them.
@@ -27,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connectors.wire import FrameWriter
+from core.outbox import WireStamp
 from core.router import Router
 
 #: A follower's stamps in the order they are taken, and the segment each one starts.
@@ -57,10 +60,10 @@ class Segments:
             finally:
                 stamp("planned")
 
-        def timed_write(writer: FrameWriter, payload: bytes) -> None:
+        def timed_write(writer: FrameWriter, payload: bytes) -> WireStamp:
             stamp("write")
             try:
-                write_frame(writer, payload)
+                return write_frame(writer, payload)
             finally:
                 stamp("written")
 

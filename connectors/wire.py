@@ -13,9 +13,10 @@ it, without a coroutine between the plan and the ``write(2)``.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import struct
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from core.outbox import OUTBOX, WireStamp
 
@@ -24,6 +25,25 @@ _HEADER_16 = struct.Struct("!BBH").pack
 _HEADER_64 = struct.Struct("!BBQ").pack
 _TEXT_FIN = 0x81
 _MASKED = 0x80
+
+
+A = TypeVar("A")
+
+
+class Sent(NamedTuple, Generic[A]):
+    """A request on an order socket whose answer is still to come: what the venue calls it
+    (``op``), the id its answer will carry, the future the socket's reader resolves, and when its
+    frame was handed to the socket."""
+
+    op: str
+    request_id: str
+    future: asyncio.Future[A]
+    stamp: WireStamp
+
+    @property
+    def t_wire(self) -> int:
+        """When the request's frame was handed to the socket (``time.monotonic_ns()``)."""
+        return self.stamp.ns
 
 
 def write_immediately(ws: Any) -> bool:

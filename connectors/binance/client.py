@@ -25,9 +25,10 @@ from connectors.binance import auth
 from connectors.binance.config import BinanceConfig
 from connectors.binance.parse import TIMESTAMP_OUTSIDE_WINDOW, Banned, venue_error
 from connectors.deadline import settle_after
-from connectors.wire import write_immediately
+from connectors.wire import FrameWriter, Sent, write_immediately
 from core.connector import ConnectorState
 from core.errors import CopierError, OutcomeUnknown, RateLimited, TransientError
+from core.outbox import WireStamp
 from core.ratelimit import Limit, RateLimiter
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,20 @@ class WsUnavailable(Exception):
     """The WebSocket API is down or the request could not be written; nothing was sent."""
 
 
+SentCall = Sent[tuple[dict[str, Any], int]]
+"""A request on the order socket whose answer is still to come."""
+
+
+def ws_frame(rid: str, method: str, params: dict[str, str]) -> bytes:
+    """The text frame of one WebSocket API request."""
+    return orjson.dumps({"id": rid, "method": method, "params": params})
+
+
+def place_method(algo: bool) -> str:
+    """The WebSocket API method that places an order (``algo`` for a conditional one)."""
+    return "algoOrder.place" if algo else "order.place"
+
+
 async def _headers_sent(_session: object, ctx: SimpleNamespace, _params: object) -> None:
     # t_wire for REST: the request line and headers (which carry the whole signed query) are written.
     stamp = ctx.trace_request_ctx
@@ -104,6 +119,7 @@ class WsApi:
         self._on_state = on_state
         self._on_connect = on_connect
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._frames: FrameWriter | None = None
         self._pending: dict[str, asyncio.Future[tuple[dict[str, Any], int]]] = {}
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
@@ -121,11 +137,13 @@ class WsApi:
         ws = await self._session.ws_connect(self._url, heartbeat=30.0, autoping=True, max_msg_size=0)
         write_immediately(ws)
         self._ws = ws
+        self._frames = FrameWriter.of(ws)
         self._reader = asyncio.create_task(self._read(ws), name=f"binance-ws-reader:{self._url}")
 
     async def close(self) -> None:
         self._closing = True
         ws, self._ws = self._ws, None
+        self._frames = None
         if ws is not None:
             await ws.close()
         for task in (self._reconnector, self._reader):
@@ -140,29 +158,61 @@ class WsApi:
     async def call(self, method: str, params: dict[str, str]) -> tuple[dict[str, Any], int, int]:
         """Send one request; return (answer, t_wire_ns, t_ack_ns). Raises :class:`WsUnavailable`
         when nothing was sent, :class:`OutcomeUnknown` when the answer never came."""
+        sent = self.write(method, params) if self._frames is not None else await self._send_frame(method, params)
+        return await self.answer(sent)
+
+    @property
+    def writable(self) -> bool:
+        """Whether :meth:`write` can put a request on the wire now."""
+        return self._frames is not None and self.connected
+
+    def write(self, method: str, params: dict[str, str]) -> SentCall:
+        """Put one request on the wire now, from synchronous code; :meth:`answer` awaits its answer.
+        Raises :class:`WsUnavailable` when nothing was sent."""
+        frames = self._frames
+        if frames is None or not self.connected:
+            raise WsUnavailable("WebSocket API not connected")
+        rid, future = self._new_request()
+        frame = ws_frame(rid, method, params)
+        try:
+            stamp = frames.text(frame)
+        except (ConnectionError, RuntimeError) as exc:
+            raise WsUnavailable(str(exc)) from exc
+        self._pending[rid] = future
+        return SentCall(method, rid, future, stamp)
+
+    async def _send_frame(self, method: str, params: dict[str, str]) -> SentCall:
+        """:meth:`write` through aiohttp's own writer, for a socket whose transport cannot be reached."""
         ws = self._ws
         if ws is None or ws.closed:
             raise WsUnavailable("WebSocket API not connected")
-        rid = str(next(self._ids))
-        frame = orjson.dumps({"id": rid, "method": method, "params": params})
-        future: asyncio.Future[tuple[dict[str, Any], int]] = asyncio.get_running_loop().create_future()
+        rid, future = self._new_request()
+        frame = ws_frame(rid, method, params)
         self._pending[rid] = future
         try:
-            t_wire = time.monotonic_ns()
+            stamp = WireStamp(time.monotonic_ns())
             await ws.send_frame(frame, aiohttp.WSMsgType.TEXT)
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
             self._pending.pop(rid, None)
             raise WsUnavailable(str(exc)) from exc
-        timeout = self._timeout
+        return SentCall(method, rid, future, stamp)
+
+    def _new_request(self) -> tuple[str, asyncio.Future[tuple[dict[str, Any], int]]]:
+        return str(next(self._ids)), asyncio.get_running_loop().create_future()
+
+    async def answer(self, sent: SentCall) -> tuple[dict[str, Any], int, int]:
+        """The answer to a request :meth:`write` sent: (answer, t_wire_ns, t_ack_ns);
+        :class:`OutcomeUnknown` when it does not come in time or the connection drops first."""
+        future, timeout = sent.future, self._timeout
         expiry = settle_after(
-            future, timeout, lambda: OutcomeUnknown(f"no answer to {method} within {timeout}s", code="timeout")
+            future, timeout, lambda: OutcomeUnknown(f"no answer to {sent.op} within {timeout}s", code="timeout")
         )
         try:
             answer, t_ack = await future
         finally:
             expiry.cancel()
-            self._pending.pop(rid, None)
-        return answer, t_wire, t_ack
+            self._pending.pop(sent.request_id, None)
+        return answer, sent.t_wire, t_ack
 
     def _fail_pending(self, error: Exception) -> None:
         pending, self._pending = self._pending, {}
@@ -187,7 +237,7 @@ class WsApi:
                     break
         finally:
             if self._ws is ws:
-                self._ws = None
+                self._ws, self._frames = None, None
             self._fail_pending(OutcomeUnknown("WebSocket API connection dropped after send", code="disconnected"))
             if not self._closing:
                 self._on_state(ConnectorState.RECONNECTING, "WebSocket API connection dropped")
@@ -379,11 +429,21 @@ class BinanceClient:
     def ws_up(self) -> bool:
         return self.ws is not None and self.ws.connected
 
+    @property
+    def ws_writable(self) -> bool:
+        """Whether an order can be put on the WebSocket API from synchronous code now."""
+        return self.ws is not None and self.ws.writable
+
+    def _ws_signed(self, params: dict[str, str]) -> dict[str, str]:
+        return auth.sign_ws(params, self.config.api_key, self._secret, self.now_ms(), self.config.recv_window)
+
     async def _ws_call(self, method: str, params: dict[str, str]) -> tuple[dict[str, Any], int, int]:
         if self.ws is None:
             raise WsUnavailable("WebSocket API disabled")
-        auth.sign_ws(params, self.config.api_key, self._secret, self.now_ms(), self.config.recv_window)
-        answer, t_wire, t_ack = await self.ws.call(method, params)
+        return self._ws_result(*await self.ws.call(method, self._ws_signed(params)))
+
+    def _ws_result(self, answer: dict[str, Any], t_wire: int, t_ack: int) -> tuple[dict[str, Any], int, int]:
+        """(result, t_wire_ns, t_ack_ns) of a WebSocket API answer, or its error, typed."""
         status = int(answer.get("status", 200))
         if status == 200 and "result" in answer:
             return answer["result"], t_wire, t_ack
@@ -398,20 +458,39 @@ class BinanceClient:
 
     def encode_place(self, params: list[tuple[str, str]], *, algo: bool = False) -> bytes:
         """The signed WebSocket API request :meth:`place` would send, not sent."""
-        signed = dict(params)
-        auth.sign_ws(signed, self.config.api_key, self._secret, self.now_ms(), self.config.recv_window)
-        return orjson.dumps({"id": "0", "method": "algoOrder.place" if algo else "order.place", "params": signed})
+        return ws_frame("0", place_method(algo), self._ws_signed(dict(params)))
 
     async def place(self, params: list[tuple[str, str]], *, algo: bool = False) -> tuple[dict[str, Any], int, int]:
         """Place one order (``algo`` for conditional orders); (answer, t_wire_ns, t_ack_ns).
 
         Uses the WebSocket API when it is up, REST otherwise; the order limits are taken once.
         """
+        return await self.place_answer(params, self.place_write(params, algo=algo), algo=algo)
+
+    def place_write(self, params: list[tuple[str, str]], *, algo: bool = False) -> SentCall | None:
+        """The part of :meth:`place` that comes before its answer, from synchronous code: refuse
+        while banned, take the order limits, and put the signed order on the WebSocket API when it
+        can be written from here. None when the order is still to be sent: :meth:`place_answer`
+        sends it then."""
         self._check_ban()
         self.order_limiter.acquire()
+        ws = self.ws
+        if ws is not None and ws.writable:
+            with contextlib.suppress(WsUnavailable):  # nothing left: place_answer sends it
+                return ws.write(place_method(algo), self._ws_signed(dict(params)))
+        return None
+
+    async def place_answer(
+        self, params: list[tuple[str, str]], sent: SentCall | None, *, algo: bool = False
+    ) -> tuple[dict[str, Any], int, int]:
+        """The answer to an order :meth:`place_write` took: its ``sent`` request's, or, when it sent
+        nothing, the order sent now over the WebSocket API while it is up and over REST otherwise."""
+        if sent is not None:
+            assert self.ws is not None  # the request went out on it
+            return self._ws_result(*await self.ws.answer(sent))
         if self.ws_up:
             try:
-                return await self._ws_call("algoOrder.place" if algo else "order.place", dict(params))
+                return await self._ws_call(place_method(algo), dict(params))
             except WsUnavailable:
                 log.info("binance %s: WebSocket API unavailable, order goes over REST", self.config.name)
         return await self._signed("POST", "/fapi/v1/algoOrder" if algo else "/fapi/v1/order", params)

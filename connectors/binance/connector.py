@@ -21,12 +21,12 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors.binance import parse
-from connectors.binance.client import BinanceClient
+from connectors.binance.client import BinanceClient, SentCall
 from connectors.binance.config import BinanceConfig
 from core.connector import Capabilities, ConnectorState, StateListener
 from core.enums import OrderType, Side
@@ -45,6 +45,18 @@ _CLOCK_MARGIN_MS = 5_000
 """How far past the venue's estimated "now" a history query reaches: an order placed a moment ago
 can carry a time just after that estimate."""
 _MAX_PAGES = 20
+
+
+class _Placed(NamedTuple):
+    """An order :meth:`BinanceConnector._place_write` took: written to the WebSocket API
+    (``sent``), or still to be sent (``sent`` None)."""
+
+    params: list[tuple[str, str]]
+    algo: bool
+    client_order_id: str
+    symbol: str
+    closing: bool
+    sent: SentCall | None
 
 
 class BinanceConnector:
@@ -175,17 +187,9 @@ class BinanceConnector:
 
     # -- orders ----------------------------------------------------------------------------------
 
-    def submit_now(self, intent: OrderIntent) -> None:
-        """Orders here always go through :meth:`submit`."""
-        return None
-
     async def submit(self, intent: OrderIntent) -> ExecutionReport:
         """Send one intent. Raises only the typed errors of :mod:`core.errors`."""
-        symbol = self.venue_symbol(intent.symbol) if intent.position_id is None else None
-        if intent.position_id is not None:
-            symbol = parse.split_position_id(intent.position_id)[0]
-        if symbol is None:
-            raise VenueRejected(f"{intent.symbol} is not listed on Binance USDⓈ-M", code="unknown_symbol")
+        symbol = self._symbol(intent)
         if intent.kind is IntentKind.OPEN:
             return await self._open(intent, symbol)
         if intent.kind is IntentKind.CLOSE:
@@ -193,6 +197,26 @@ class BinanceConnector:
         if intent.kind is IntentKind.MODIFY:
             return await self._modify(intent, symbol)
         return await self._cancel(intent, symbol)
+
+    def submit_now(self, intent: OrderIntent) -> Awaitable[ExecutionReport] | None:
+        """Write a market or limit OPEN to the WebSocket API now; the returned awaitable gives its
+        report (and places its stop-loss and take-profit after the entry, as :meth:`submit` does).
+        None when the order must go through :meth:`submit` (another kind, a stop entry, or the
+        WebSocket API down or off: ``submit`` then sends it over REST). Raises the typed errors of
+        :meth:`submit` that come before anything is sent (an unlisted symbol, a limit without a
+        price, a local rate limit, a ban)."""
+        if intent.kind is not IntentKind.OPEN or intent.order_type is OrderType.STOP or not self.client.ws_writable:
+            return None
+        return self._open(intent, self._symbol(intent))
+
+    def _symbol(self, intent: OrderIntent) -> str:
+        """The venue symbol ``intent`` acts on; :class:`VenueRejected` when it is not listed."""
+        if intent.position_id is not None:
+            return parse.split_position_id(intent.position_id)[0]
+        symbol = self.venue_symbol(intent.symbol)
+        if symbol is None:
+            raise VenueRejected(f"{intent.symbol} is not listed on Binance USDⓈ-M", code="unknown_symbol")
+        return symbol
 
     def rehearse(self, intent: OrderIntent) -> None:
         """Encode and sign an OPEN as :meth:`submit` would, without sending it."""
@@ -275,17 +299,27 @@ class BinanceConnector:
     async def _place(
         self, params: list[tuple[str, str]], algo: bool, client_order_id: str, symbol: str, *, closing: bool = False
     ) -> ExecutionReport:
+        return await self._place_finish(self._place_write(params, algo, client_order_id, symbol, closing=closing))
+
+    def _place_write(
+        self, params: list[tuple[str, str]], algo: bool, client_order_id: str, symbol: str, *, closing: bool = False
+    ) -> _Placed:
+        """Remember an order and hand it to the client's :meth:`~BinanceClient.place_write`."""
         self._remember(client_order_id, symbol)
-        answer, t_wire, t_ack = await self.client.place(params, algo=algo)
+        return _Placed(params, algo, client_order_id, symbol, closing, self.client.place_write(params, algo=algo))
+
+    async def _place_finish(self, placed: _Placed) -> ExecutionReport:
+        """The report of an order :meth:`_place_write` took, from its answer."""
+        answer, t_wire, t_ack = await self.client.place_answer(placed.params, placed.sent, algo=placed.algo)
         report = (
             parse.algo_report(answer, t_wire, t_ack)
-            if algo
-            else parse.order_report(answer, t_wire, t_ack, closing=closing)
+            if placed.algo
+            else parse.order_report(answer, t_wire, t_ack, closing=placed.closing)
         )
         if report.fill_price is not None:
-            self._prices[symbol] = report.fill_price
+            self._prices[placed.symbol] = report.fill_price
         if report.filled_volume:
-            self._position_symbols.add(symbol)
+            self._position_symbols.add(placed.symbol)
         return report
 
     def _open_params(self, intent: OrderIntent, symbol: str) -> tuple[str, list[tuple[str, str]], bool]:
@@ -304,9 +338,17 @@ class BinanceConnector:
         )
         return position_side, params, algo
 
-    async def _open(self, intent: OrderIntent, symbol: str) -> ExecutionReport:
+    def _open(self, intent: OrderIntent, symbol: str) -> Coroutine[Any, Any, ExecutionReport]:
+        """Take an OPEN's entry (on the wire when the WebSocket API can be written from here) and
+        return what finishes it: :meth:`submit` awaits it at once, :meth:`submit_now` hands it on."""
         position_side, params, algo = self._open_params(intent, symbol)
-        report = await self._place(params, algo, intent.client_order_id, symbol)
+        return self._opened(
+            intent, symbol, position_side, self._place_write(params, algo, intent.client_order_id, symbol)
+        )
+
+    async def _opened(self, intent: OrderIntent, symbol: str, position_side: str, placed: _Placed) -> ExecutionReport:
+        """The report of an OPEN's entry; its stop-loss and take-profit are placed after it."""
+        report = await self._place_finish(placed)
         if (intent.sl is not None or intent.tp is not None) and report.status is not ReportStatus.CANCELED:
             await self._protect(symbol, position_side, intent.side, intent.client_order_id, intent.sl, intent.tp)
         return report

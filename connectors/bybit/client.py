@@ -23,8 +23,9 @@ import orjson
 from connectors.bybit import auth, parse
 from connectors.bybit.config import BybitConfig
 from connectors.deadline import settle_after
-from connectors.wire import write_immediately
+from connectors.wire import FrameWriter, Sent, write_immediately
 from core.errors import OutcomeUnknown, TransientError
+from core.outbox import WireStamp
 from core.ratelimit import Limit, RateLimiter
 
 log = logging.getLogger("connectors.bybit")
@@ -226,6 +227,7 @@ class BybitSocket:
         self.on_ready = on_ready
         self.on_state = on_state
         self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self._frames: FrameWriter | None = None
         self.ready = asyncio.Event()
         self.connects = 0
         self.last_error: BaseException | None = None
@@ -235,6 +237,11 @@ class BybitSocket:
     @property
     def up(self) -> bool:
         return self.ready.is_set() and self.ws is not None and not self.ws.closed
+
+    @property
+    def writable(self) -> bool:
+        """Whether :meth:`write` can put a frame on the socket now."""
+        return self._frames is not None and self.up
 
     def start(self) -> None:
         self._closing = False
@@ -255,14 +262,26 @@ class BybitSocket:
                 await self._task
             self._task = None
 
-    async def send(self, message: bytes) -> int:
-        """Hand one frame to the socket; returns ``time.monotonic_ns()`` taken just before the write."""
+    def write(self, message: bytes) -> WireStamp:
+        """Write one frame from synchronous code (through the process's outbox, which may hold it
+        for a moment during a fan-out); the stamp says when it was handed to the socket. Raises
+        :class:`TransientError` when nothing was written."""
+        frames = self._frames
+        if frames is None or not self.up:
+            raise TransientError(f"Bybit {self.label} socket is not connected")
+        try:
+            return frames.text(message)
+        except (ConnectionError, RuntimeError) as exc:
+            raise TransientError(f"Bybit {self.label} socket cannot be written: {exc}") from exc
+
+    async def send(self, message: bytes) -> WireStamp:
+        """:meth:`write` through aiohttp's own writer, for a socket whose transport cannot be reached."""
         ws = self.ws
         if ws is None or ws.closed or not self.ready.is_set():
             raise TransientError(f"Bybit {self.label} socket is not connected")
-        t_wire = time.monotonic_ns()
+        stamp = WireStamp(time.monotonic_ns())
         await ws.send_frame(message, aiohttp.WSMsgType.TEXT)
-        return t_wire
+        return stamp
 
     async def _connect_once(self) -> None:
         session = self.rest.session
@@ -286,6 +305,7 @@ class BybitSocket:
             await ws.close()
             raise
         self.ws = ws
+        self._frames = FrameWriter.of(ws)
 
     async def _run(self) -> None:
         delay = 0.05
@@ -318,7 +338,7 @@ class BybitSocket:
             finally:
                 self.ready.clear()
                 pinger.cancel()
-                ws, self.ws = self.ws, None
+                ws, self.ws, self._frames = self.ws, None, None
                 if ws is not None and not ws.closed:
                     await ws.close()
             if not self._closing and self.on_state is not None:
@@ -346,6 +366,10 @@ class BybitSocket:
                 return
             with contextlib.suppress(ConnectionError, aiohttp.ClientError, RuntimeError):
                 await ws.send_str(orjson.dumps({"req_id": f"p{next(counter)}", "op": "ping"}).decode())
+
+
+SentRequest = Sent[tuple[dict[str, Any], int]]
+"""A request on the order socket whose answer is still to come."""
 
 
 class TradeSocket(BybitSocket):
@@ -402,26 +426,53 @@ class TradeSocket(BybitSocket):
         Before the frame is written a failure is :class:`TransientError` (safe to resend, e.g. over
         REST); after it, a timeout or a drop is :class:`OutcomeUnknown`.
         """
-        limiter_op = op.split(".", 1)[1]
-        self.rest.order_limiters[limiter_op].acquire()
-        req_id = f"{self._prefix}{next(self._ids):x}"
-        frame = self.encode(op, args, req_id)
-        future: asyncio.Future[tuple[dict[str, Any], int]] = asyncio.get_running_loop().create_future()
-        self._pending[req_id] = future
+        sent = self.write_request(op, args) if self.writable else await self._send_request(op, args)
+        return await self.answer(sent, wait)
+
+    def write_request(self, op: str, args: dict[str, Any]) -> SentRequest:
+        """Put ``op`` on the wire now, from synchronous code; :meth:`answer` awaits its answer.
+        Raises :class:`TransientError` when nothing was written."""
+        req_id, frame, future = self._request(op, args)
         try:
-            t_wire = await self.send(frame)
+            stamp = self.write(frame)
+        except TransientError:
+            self._pending.pop(req_id, None)
+            raise
+        return SentRequest(op, req_id, future, stamp)
+
+    async def _send_request(self, op: str, args: dict[str, Any]) -> SentRequest:
+        """:meth:`write_request` through aiohttp's own writer."""
+        req_id, frame, future = self._request(op, args)
+        try:
+            stamp = await self.send(frame)
         except TransientError:
             self._pending.pop(req_id, None)
             raise
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
             self._pending.pop(req_id, None)
             raise OutcomeUnknown(f"order-entry socket failed while sending: {exc!r}") from exc
-        expiry = settle_after(future, wait, lambda: OutcomeUnknown(f"no answer to {op} within {wait:g}s"))
+        return SentRequest(op, req_id, future, stamp)
+
+    def _request(self, op: str, args: dict[str, Any]) -> tuple[str, bytes, asyncio.Future[tuple[dict[str, Any], int]]]:
+        """Take the order limit of ``op``; its request id, frame and pending answer."""
+        self.rest.order_limiters[op.split(".", 1)[1]].acquire()
+        req_id = f"{self._prefix}{next(self._ids):x}"
+        frame = self.encode(op, args, req_id)
+        future: asyncio.Future[tuple[dict[str, Any], int]] = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = future
+        return req_id, frame, future
+
+    async def answer(self, sent: SentRequest, wait: float) -> tuple[dict[str, Any], int, int]:
+        """The answer to a request on the wire: ``(data, t_wire_ns, t_ack_ns)``; the venue's refusal
+        typed, :class:`OutcomeUnknown` when no answer comes within ``wait`` seconds or the socket
+        drops first."""
+        future = sent.future
+        expiry = settle_after(future, wait, lambda: OutcomeUnknown(f"no answer to {sent.op} within {wait:g}s"))
         try:
             data, t_ack = await future
         finally:
             expiry.cancel()
-            self._pending.pop(req_id, None)
+            self._pending.pop(sent.request_id, None)
         code = int(data.get("retCode", 0))
         if code != 0:
             header = data.get("header") or {}
@@ -432,4 +483,4 @@ class TradeSocket(BybitSocket):
                 now_ms=self.clock.now_ms(),
                 account=self.config.name,
             )
-        return data, t_wire, t_ack
+        return data, sent.t_wire, t_ack

@@ -19,12 +19,12 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Collection, Coroutine, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors.bybit import parse
-from connectors.bybit.client import BybitRest, BybitSocket, Clock, TradeSocket
+from connectors.bybit.client import BybitRest, BybitSocket, Clock, SentRequest, TradeSocket
 from connectors.bybit.config import BybitConfig
 from connectors.deadline import settle_after
 from core.connector import Capabilities, ConnectorState, StateListener
@@ -100,6 +100,17 @@ def order_create_args(intent: OrderIntent, instrument: Instrument, *, hedge_mode
     if intent.reduce_only:
         args["reduceOnly"] = True
     return args
+
+
+class _Created(NamedTuple):
+    """An ``order.create`` :meth:`BybitConnector._create_write` took: written to the trade socket
+    (``sent``), or still to be sent (``sent`` None)."""
+
+    link: str
+    args: dict[str, Any]
+    closing: bool
+    waiter: asyncio.Future[dict[str, Any] | None] | None
+    sent: SentRequest | None
 
 
 class BybitConnector:
@@ -370,18 +381,13 @@ class BybitConnector:
 
     # ------------------------------------------------------------------ orders
 
-    def submit_now(self, intent: OrderIntent) -> None:
-        """Orders here always go through :meth:`submit`."""
-        return None
-
     async def submit(self, intent: OrderIntent) -> ExecutionReport:
         """Send ``intent`` to Bybit and return the venue's answer.
 
         Market orders wait up to ``fill_wait`` seconds for the fill on the private stream and
         report FILLED (CLOSED for closes); otherwise, and for resting orders, ACCEPTED.
         """
-        if self._state is ConnectorState.DOWN or self._state is ConnectorState.CONNECTING:
-            raise TransientError(f"bybit account {self.name} is {self._state}", "NOT_CONNECTED")
+        self._check_connected()
         if intent.kind is IntentKind.OPEN:
             return await self._create(intent, self._open_args(intent), closing=False)
         if intent.kind is IntentKind.CLOSE:
@@ -389,6 +395,27 @@ class BybitConnector:
         if intent.kind is IntentKind.MODIFY:
             return await self._modify(intent)
         return await self._cancel(intent)
+
+    def submit_now(self, intent: OrderIntent) -> Awaitable[ExecutionReport] | None:
+        """Write a market or limit OPEN to the trade socket now; the returned awaitable gives its
+        report. None when the order must go through :meth:`submit` (another kind, a stop entry, or
+        the trade socket down or not configured: ``submit`` then sends it over REST). Raises the
+        typed errors of :meth:`submit` that come before anything is sent (the account not started,
+        a symbol or size Bybit would refuse, a local rate limit)."""
+        trade = self.trade
+        if (
+            intent.kind is not IntentKind.OPEN
+            or intent.order_type is OrderType.STOP
+            or trade is None
+            or not trade.writable
+        ):
+            return None
+        self._check_connected()
+        return self._create(intent, self._open_args(intent), closing=False)
+
+    def _check_connected(self) -> None:
+        if self._state is ConnectorState.DOWN or self._state is ConnectorState.CONNECTING:
+            raise TransientError(f"bybit account {self.name} is {self._state}", "NOT_CONNECTED")
 
     def rehearse(self, intent: OrderIntent) -> None:
         """Encode an OPEN's ``order.create`` frame as :meth:`submit` would, without sending it."""
@@ -452,11 +479,17 @@ class BybitConnector:
             "reduceOnly": True,
         }
 
-    async def _call(self, op: str, path: str, args: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
-        """One order operation: over the trade socket when it is up, over REST when it is not."""
-        if self.trade is not None and self.trade.up:
+    async def _call(
+        self, op: str, path: str, args: dict[str, Any], sent: SentRequest | None = None
+    ) -> tuple[dict[str, Any], int, int]:
+        """One order operation: over the trade socket when it is up (``sent``: already written
+        there), over REST when it is not."""
+        trade = self.trade
+        if trade is not None and (sent is not None or trade.up):
+            timeout = self.config.request_timeout
             try:
-                data, t_wire, t_ack = await self.trade.call(op, args, self.config.request_timeout)
+                answer = trade.answer(sent, timeout) if sent is not None else trade.call(op, args, timeout)
+                data, t_wire, t_ack = await answer
                 return data.get("data") or {}, t_wire, t_ack
             except TransientError as exc:
                 if exc.code == parse.TIMESTAMP_OUT_OF_WINDOW:
@@ -465,9 +498,11 @@ class BybitConnector:
         body, t_wire, t_ack = await self.rest.request("POST", path, args)
         return body.get("result") or {}, t_wire, t_ack
 
-    async def _call_with_resync(self, op: str, path: str, args: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
+    async def _call_with_resync(
+        self, op: str, path: str, args: dict[str, Any], sent: SentRequest | None = None
+    ) -> tuple[dict[str, Any], int, int]:
         try:
-            return await self._call(op, path, args)
+            return await self._call(op, path, args, sent)
         except TransientError as exc:
             if exc.code != parse.TIMESTAMP_OUT_OF_WINDOW:
                 raise
@@ -475,15 +510,33 @@ class BybitConnector:
             await self.rest.sync_time()
             return await self._call(op, path, args)
 
-    async def _create(self, intent: OrderIntent, args: dict[str, Any], *, closing: bool) -> ExecutionReport:
-        link = intent.client_order_id
-        wait_fill = args["orderType"] == "Market" and "triggerPrice" not in args and self.config.fill_wait > 0
+    def _create(
+        self, intent: OrderIntent, args: dict[str, Any], *, closing: bool
+    ) -> Coroutine[Any, Any, ExecutionReport]:
+        """Take an ``order.create`` (on the wire when the trade socket can be written from here)
+        and return what finishes it: :meth:`submit` awaits it at once, :meth:`submit_now` hands it on."""
+        return self._create_finish(self._create_write(intent.client_order_id, args, closing=closing))
+
+    def _create_write(self, link: str, args: dict[str, Any], *, closing: bool) -> _Created:
+        """Write an ``order.create`` to the trade socket when it can be written from here (otherwise
+        :meth:`_create_finish` sends it) and, for a market order, set up the wait for its fill."""
+        sent: SentRequest | None = None
+        trade = self.trade
+        if trade is not None and trade.writable:
+            with contextlib.suppress(TransientError):  # nothing went out: _create_finish sends it
+                sent = trade.write_request("order.create", args)
+        # Registered after the write, in the same call: no fill can be read before this returns.
         waiter: asyncio.Future[dict[str, Any] | None] | None = None
-        if wait_fill:
+        if args["orderType"] == "Market" and "triggerPrice" not in args and self.config.fill_wait > 0:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters[link] = waiter
+        return _Created(link, args, closing, waiter, sent)
+
+    async def _create_finish(self, created: _Created) -> ExecutionReport:
+        """The report of an ``order.create``: its answer, then for a market order its fill."""
+        link, args, waiter = created.link, created.args, created.waiter
         try:
-            result, t_wire, t_ack = await self._call_with_resync("order.create", "/v5/order/create", args)
+            result, t_wire, t_ack = await self._call_with_resync("order.create", "/v5/order/create", args, created.sent)
             record = self._orders.get(link)
             if waiter is not None and (record is None or not parse.is_final(record)):
                 expiry = settle_after(waiter, self.config.fill_wait, lambda: None)
@@ -500,7 +553,7 @@ class BybitConnector:
         if record is not None and parse.is_final(record):
             report = parse.report_from_order(record, t_wire, t_ack)
             status = report.status
-            if closing and status is ReportStatus.FILLED:
+            if created.closing and status is ReportStatus.FILLED:
                 status = ReportStatus.CLOSED
             venue_id = report.venue_order_id or venue_id
             return ExecutionReport(link, status, venue_id, pid, report.filled_volume, report.fill_price, t_wire, t_ack)

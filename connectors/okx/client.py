@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -26,7 +26,7 @@ from connectors.deadline import settle_after
 from connectors.okx import parse
 from connectors.okx.auth import Signer, iso_timestamp, rest_headers, ws_login_args
 from connectors.okx.config import OkxConfig
-from connectors.wire import FrameWriter, write_immediately
+from connectors.wire import FrameWriter, Sent, write_immediately
 from core.connector import ConnectorState
 from core.errors import ConfigError, CopierError, OutcomeUnknown, TransientError
 from core.outbox import WireStamp
@@ -64,18 +64,8 @@ PushHandler = Callable[[str, dict[str, Any]], None]
 StateHandler = Callable[[ConnectorState, str], None]
 
 
-class SentOp(NamedTuple):
-    """An op on the wire whose answer is still to come."""
-
-    op: str
-    op_id: str
-    future: asyncio.Future[dict[str, Any]]
-    stamp: WireStamp
-
-    @property
-    def t_wire(self) -> int:
-        """When the op's frame was handed to the socket (``time.monotonic_ns()``)."""
-        return self.stamp.ns
+SentOp = Sent[dict[str, Any]]
+"""A request on the order socket whose answer is still to come."""
 
 
 class OkxClient:
@@ -326,7 +316,7 @@ class OkxClient:
             return await future
         finally:
             expiry.cancel()
-            self._pending.pop(sent.op_id, None)
+            self._pending.pop(sent.request_id, None)
 
     async def _open_ws(self) -> None:
         session = self._session

@@ -23,7 +23,9 @@ from core.connector import ConnectorState
 from core.enums import Action, OrderType, Side, VolumeKind
 from core.errors import ConfigError, OutcomeUnknown, RateLimited, TransientError, VenueRejected
 from core.orders import IntentKind, OrderIntent, ReportStatus
+from core.ratelimit import Limit, RateLimiter
 from core.signal import Signal
+from tests.connectors.now import outcome, refused_now, written_before_awaited
 from tests.helpers import eventually, eventually_sync
 from tests.venues.binance_sim import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceSim
 
@@ -432,6 +434,94 @@ async def test_limit_and_stop_entries_and_cancel() -> None:
         assert sim.orders[int(limit.venue_order_id or 0)]["status"] == "CANCELED"
         found = await bn.order_by_client_id(stop.client_order_id)
         assert found is not None and found.status is ReportStatus.CANCELED
+
+
+# -- submit_now: the order on the wire before the call returns ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("order_type", "price", "status", "filled"),
+    [
+        (OrderType.MARKET, None, ReportStatus.FILLED, D("0.01")),
+        (OrderType.LIMIT, D("58000"), ReportStatus.ACCEPTED, D("0")),
+    ],
+    ids=["market", "limit"],
+)
+async def test_submit_now_writes_the_order_before_returning_and_reports_as_submit_does(
+    order_type: OrderType, price: Decimal | None, status: ReportStatus, filled: Decimal
+) -> None:
+    async with running() as (sim, bn):
+        intent = open_intent("0.010", order_type=order_type, price=price)
+        report = await written_before_awaited(bn.submit_now(intent), lambda: sim.arrivals)
+        [arrival] = sim.arrivals
+        assert (report.client_order_id, report.status, report.filled_volume) == (intent.client_order_id, status, filled)
+        assert arrival["client_order_id"] == intent.client_order_id
+        assert 0 < report.t_wire_ns <= arrival["arrived_ns"] <= report.t_ack_ns
+        assert sim.order_requests == {"rest": 0, "ws": 1}
+        # The same order through submit, under another id, gives the same report.
+        again = await bn.submit(open_intent("0.010", order_type=order_type, price=price))
+        assert outcome(again) == outcome(report)
+
+
+async def test_submit_now_places_stop_loss_and_take_profit_after_the_entry() -> None:
+    async with running() as (sim, bn):
+        intent = open_intent("0.010", sl=D("59000"), tp=D("62000"))
+        sent = bn.submit_now(intent)
+        # The entry is on the wire; its protection waits for the entry's answer.
+        report = await written_before_awaited(sent, lambda: sim.arrivals and not sim.algos)
+        assert report.status is ReportStatus.FILLED and report.client_order_id == intent.client_order_id
+        assert sorted(a["clientAlgoId"] for a in sim.algos.values()) == [
+            f"{intent.client_order_id}-sl",
+            f"{intent.client_order_id}-tp",
+        ]
+        [pos] = await bn.positions()
+        assert (pos.volume, pos.sl, pos.tp) == (D("0.01"), D("59000"), D("62000"))
+
+
+async def test_submit_now_raises_what_comes_before_the_send_and_sends_nothing() -> None:
+    async with running() as (sim, bn):
+        assert refused_now(bn, open_intent("0.010", symbol="WIDGETUSDT")) == "unknown_symbol"
+        assert refused_now(bn, open_intent("0.010", order_type=OrderType.LIMIT)) == "no_price"
+        bn.client.order_limiter = RateLimiter((Limit(1, 60.0, "one order a minute"),))
+        await written_before_awaited(bn.submit_now(open_intent("0.010")), lambda: sim.arrivals)
+        with pytest.raises(RateLimited) as limited:
+            bn.submit_now(open_intent("0.010"))
+        assert limited.value.code == "local"
+        assert len(sim.arrivals) == 1 and sim.order_requests == {"rest": 0, "ws": 1}
+
+
+async def test_submit_now_of_an_off_step_size_gives_the_venues_refusal_as_submit_does() -> None:
+    # The step is the venue's to check here (-4023): the order is written, and refused.
+    async with running() as (sim, bn):
+        sent = bn.submit_now(open_intent("0.07", symbol="SOLUSDT"))
+        with pytest.raises(VenueRejected) as refused:
+            await written_before_awaited(sent, lambda: sim.arrivals)
+        assert refused.value.code == -4023
+        assert sim.orders == {}
+
+
+async def test_submit_now_leaves_to_submit_what_it_cannot_write_at_once() -> None:
+    async with running() as (sim, bn):
+        assert bn.submit_now(close_intent("0.010")) is None
+        assert bn.submit_now(open_intent("0.010", order_type=OrderType.STOP, price=D("61000"))) is None
+        assert bn.client.ws is not None
+        await bn.client.ws.close()
+        assert bn.submit_now(open_intent("0.010")) is None
+        assert sim.arrivals == []
+        assert (await bn.submit(open_intent("0.010"))).status is ReportStatus.FILLED
+        assert sim.order_requests == {"rest": 1, "ws": 0}
+    async with running(ws_orders=False) as (sim, bn):
+        assert bn.submit_now(open_intent("0.010")) is None
+
+
+async def test_without_a_reachable_transport_orders_go_through_aiohttps_writer() -> None:
+    async with running() as (sim, bn):
+        assert bn.client.ws is not None
+        bn.client.ws._frames = None  # as if FrameWriter.of could not reach the transport
+        assert bn.submit_now(open_intent("0.010")) is None
+        report = await bn.submit(open_intent("0.010"))
+        assert report.status is ReportStatus.FILLED and report.t_wire_ns > 0
+        assert sim.order_requests == {"rest": 0, "ws": 1}
 
 
 async def test_account_equity_follows_the_venue() -> None:

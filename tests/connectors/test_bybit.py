@@ -19,6 +19,7 @@ from core.connector import ConnectorState
 from core.enums import OrderType, Side
 from core.errors import ConfigError, OutcomeUnknown, RateLimited, TransientError, VenueRejected
 from core.orders import IntentKind, OrderIntent, ReportStatus, client_order_id
+from tests.connectors.now import outcome, refused_now, written_before_awaited
 from tests.helpers import eventually
 from tests.venues.bybit_sim import API_KEY, API_SECRET, BybitSim, SimInstrument
 
@@ -193,6 +194,82 @@ async def test_rest_is_the_fallback_when_no_trade_socket_is_configured() -> None
         report = await connector.submit(buy("rest-open"))
         assert report.status is ReportStatus.FILLED
         assert creates(sim) == 1
+
+
+# ---------------------------------------------------------------------- submit_now
+
+
+@pytest.mark.parametrize(
+    ("order_type", "price", "status", "filled"),
+    [
+        (OrderType.MARKET, None, ReportStatus.FILLED, Decimal("0.010")),
+        (OrderType.LIMIT, Decimal("59000"), ReportStatus.ACCEPTED, Decimal(0)),
+    ],
+    ids=["market", "limit"],
+)
+async def test_submit_now_writes_the_order_before_returning_and_reports_as_submit_does(
+    order_type: OrderType, price: Decimal | None, status: ReportStatus, filled: Decimal
+) -> None:
+    async with venue() as (sim, connector):
+        intent = buy("now", order_type=order_type, price=price, sl=Decimal("55000"))
+        report = await written_before_awaited(connector.submit_now(intent), lambda: sim.arrivals)
+        [arrival] = sim.arrivals
+        assert (report.client_order_id, report.status, report.filled_volume) == (intent.client_order_id, status, filled)
+        assert (arrival.client_order_id, arrival.qty) == (intent.client_order_id, "0.010")
+        assert 0 < report.t_wire_ns <= arrival.arrived_ns <= report.t_ack_ns
+        assert sim.orders[cid("now")]["stopLoss"] == "55000.00"  # in the same order.create
+        assert creates(sim) == 0 and connector._waiters == {}
+        # The same order through submit, under another id, gives the same report.
+        again = await connector.submit(buy("then", order_type=order_type, price=price, sl=Decimal("55000")))
+        assert outcome(again) == outcome(report)
+
+
+async def test_submit_now_raises_what_comes_before_the_send_and_sends_nothing() -> None:
+    async with venue() as (sim, connector):
+        assert refused_now(connector, buy("off-step", volume="0.0015")) == "local:step"
+        assert refused_now(connector, buy("unlisted", symbol="NOPEUSDT")) == "local:symbol"
+        assert refused_now(connector, buy("no-price", order_type=OrderType.LIMIT)) == "local:price"
+        for n in range(10):
+            await connector.submit(buy(f"burst-{n}", volume="0.001"))
+        with pytest.raises(RateLimited) as limited:
+            connector.submit_now(buy("burst-10", volume="0.001"))
+        assert limited.value.code == "local"
+        assert [a.client_order_id for a in sim.arrivals] == [cid(f"burst-{n}") for n in range(10)]
+        assert connector._waiters == {}
+
+
+async def test_submit_now_after_clock_drift_resyncs_and_sends_once_more() -> None:
+    async with venue() as (sim, connector):
+        sim.time_offset_ms = 20_000
+        report = await written_before_awaited(connector.submit_now(buy("drift-now")), lambda: sim.arrivals)
+        assert report.status is ReportStatus.FILLED
+        assert sim.refusals == [10002] and len(sim.arrivals) == 2
+        assert sum(1 for o in sim.orders.values() if o["orderLinkId"] == cid("drift-now")) == 1
+
+
+async def test_submit_now_leaves_to_submit_what_it_cannot_write_at_once() -> None:
+    async with venue() as (sim, connector):
+        assert connector.submit_now(buy("stop", order_type=OrderType.STOP, price=Decimal("62000"))) is None
+        close = OrderIntent(IntentKind.CLOSE, cid("close"), "BTCUSDT", Side.BUY, Decimal("0.010"))
+        assert connector.submit_now(close) is None
+        assert connector.trade is not None
+        await connector.trade.close()
+        assert connector.submit_now(buy("down")) is None
+        assert sim.arrivals == []
+        assert (await connector.submit(buy("down"))).status is ReportStatus.FILLED
+        assert creates(sim) == 1
+    async with venue(ws_url="") as (sim, connector):
+        assert connector.submit_now(buy("no-socket")) is None
+
+
+async def test_without_a_reachable_transport_orders_go_through_aiohttps_writer() -> None:
+    async with venue() as (sim, connector):
+        assert connector.trade is not None
+        connector.trade._frames = None  # as if FrameWriter.of could not reach the transport
+        assert connector.submit_now(buy("unwritable")) is None
+        report = await connector.submit(buy("unwritable"))
+        assert report.status is ReportStatus.FILLED and report.t_wire_ns > 0
+        assert creates(sim) == 0
 
 
 async def test_hedge_mode_uses_position_idx_and_closes_each_side() -> None:

@@ -25,6 +25,7 @@ from core.connector import ConnectorState
 from core.enums import OrderType, Side
 from core.errors import ConfigError, OutcomeUnknown, RateLimited, TransientError, VenueRejected
 from core.orders import IntentKind, OrderIntent, ReportStatus, client_order_id
+from tests.connectors.now import refused_now, written_before_awaited
 from tests.helpers import eventually, eventually_sync
 from tests.venues.okx_sim import API_KEY, API_SECRET, PASSPHRASE, OkxSim, Refusal, SimSwap
 
@@ -373,6 +374,30 @@ async def test_orders_fall_back_to_rest_when_the_websocket_is_down() -> None:
             assert "POST /api/v5/trade/order" in sim.requests
         finally:
             await connector.stop()
+
+
+async def test_submit_now_writes_the_order_before_returning() -> None:
+    async with venue() as (sim, connector):
+        intent = buy("now", "0.0123")
+        report = await written_before_awaited(connector.submit_now(intent), lambda: sim.arrivals)
+        [arrival] = sim.arrivals
+        assert (report.client_order_id, report.status, report.filled_volume) == (
+            intent.client_order_id,
+            ReportStatus.FILLED,
+            Decimal("0.0123"),
+        )
+        assert (arrival["client_order_id"], arrival["qty"]) == (intent.client_order_id, "1.23")
+        assert 0 < report.t_wire_ns <= arrival["arrived_ns"] <= report.t_ack_ns
+        assert "POST /api/v5/trade/order" not in sim.requests
+
+
+async def test_submit_now_raises_an_off_step_size_and_leaves_a_down_socket_to_submit() -> None:
+    async with venue() as (sim, connector):
+        assert refused_now(connector, buy("off", "0.35", "ETH-USDT-SWAP")) == "51121"
+        assert connector.submit_now(buy("stop", order_type=OrderType.STOP, price=Decimal("62000"))) is None
+        await connector.client._drop_ws("test")  # as if the socket had just closed
+        assert connector.submit_now(buy("down")) is None
+        assert sim.arrivals == []
 
 
 # -- rate limits and clock ------------------------------------------------------------------
