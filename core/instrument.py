@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 ZERO = Decimal(0)
@@ -52,12 +52,20 @@ class Instrument:
     pip_size: Decimal | None = None
     quote_value: Decimal = ONE
     min_notional: Decimal | None = None
+    min_order: Decimal = field(init=False, repr=False, compare=False)
+    """The smallest order: ``min_volume``, and at least one step."""
+    max_order: Decimal | None = field(init=False, repr=False, compare=False)
+    """``max_volume`` rounded down to the step (None: no maximum)."""
 
     def __post_init__(self) -> None:
         if self.volume_step <= 0 or self.tick_size <= 0:
             raise ValueError(f"{self.symbol}: volume_step and tick_size must be positive")
         if self.min_volume < 0:
             raise ValueError(f"{self.symbol}: min_volume must not be negative")
+        # Worked out once: sizing reads them for every follower order.
+        object.__setattr__(self, "min_order", max(self.min_volume, self.volume_step))
+        cap = None if self.max_volume is None else round_down_to_step(self.max_volume, self.volume_step)
+        object.__setattr__(self, "max_order", cap)
 
     @property
     def pip(self) -> Decimal:

@@ -6,7 +6,10 @@ other from the caches, and every write wakes the receiving side, whose acknowled
 interrupt the planning. Planning a group of followers and then writing the group back to back
 costs less per follower. The groups grow (1, 2, 4, 8, …): the first follower's order leaves
 after its own plan, and no follower waits for more than about twice as many plans as are ahead
-of it, while most writes run back to back. See docs/benchmarks.md for the measurements.
+of it, while most writes run back to back. They stop growing at :data:`LARGEST_GROUP`, so a
+large fan-out still hands its orders over all along rather than half of them in one burst at the
+end, which the receiving side would then read in one backlog. See docs/benchmarks.md for the
+measurements.
 
 A held frame is stamped when it is written, not when it is queued, so ``t_wire`` stays the
 moment the bytes were handed to the connection. Frames are held only inside :meth:`Outbox.hold`,
@@ -21,6 +24,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
+
+
+LARGEST_GROUP = 32
+"""Frames written together at most, once the groups have grown."""
 
 
 class WireStamp:
@@ -69,7 +76,7 @@ class Outbox:
         """A follower's order is planned: write the held group once it has reached its size."""
         if len(self._held) >= self._group:
             self.flush()
-            self._group *= 2
+            self._group = min(self._group * 2, LARGEST_GROUP)
 
     def flush(self) -> None:
         """Write every held frame, stamping each as it goes."""

@@ -178,6 +178,7 @@ class _Lane:
         self.account = account
         self.connector = connector
         self._jobs: deque[_Job] = deque()
+        self._running = False
         self._wake: asyncio.Future[None] | None = None
         self._drained = asyncio.Event()
         self._drained.set()
@@ -187,7 +188,7 @@ class _Lane:
     def idle(self) -> bool:
         """Whether the lane has no job queued or running: an order written now cannot overtake
         another of this account's."""
-        return self._wake is not None and not self._jobs
+        return not self._jobs and not self._running
 
     def put(self, job: _Job) -> None:
         """Queue a job; never blocks."""
@@ -211,6 +212,7 @@ class _Lane:
                 await self._wake
                 continue
             job = jobs.popleft()
+            self._running = True
             try:
                 await router._execute(job, self.connector)
             except asyncio.CancelledError:
@@ -222,6 +224,8 @@ class _Lane:
                 router.mirror.emit(
                     "order_failed", signal_id=job.signal.id, account=self.account, status="failed", reason=str(exc)
                 )
+            finally:
+                self._running = False
 
 
 class Router:

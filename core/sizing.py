@@ -142,7 +142,7 @@ def finalize(volume: Decimal, sizing: Sizing, inst: Instrument, entry: Decimal |
         raise Skip(f"sized volume {_fmt(volume)} is not positive")
     step = inst.volume_step
     rounded = round_down_to_step(volume, step)
-    minimum = inst.min_volume if inst.min_volume > step else step
+    minimum = inst.min_order
     if rounded < minimum:
         if sizing.min_policy is not MinPolicy.BUMP:
             raise Skip(
@@ -171,13 +171,14 @@ def finalize(volume: Decimal, sizing: Sizing, inst: Instrument, entry: Decimal |
 
 
 def _cap(sizing: Sizing, inst: Instrument) -> Decimal | None:
-    limit, own = sizing.max_volume, inst.max_volume
-    if limit is None or (own is not None and own < limit):
-        limit = own
-    if limit is None:
+    limit = sizing.max_volume
+    if limit is None or (inst.max_volume is not None and inst.max_volume < limit):
+        limit, cap = inst.max_volume, inst.max_order
+    else:
+        cap = round_down_to_step(limit, inst.volume_step)
+    if limit is None or cap is None:
         return None
-    cap = round_down_to_step(limit, inst.volume_step)
-    if cap < max(inst.min_volume, inst.volume_step):
+    if cap < inst.min_order:
         raise Skip(f"maximum volume {_fmt(limit)} is below the minimum of {inst.symbol}")
     return cap
 
@@ -205,7 +206,7 @@ def _split(total: Decimal, cap: Decimal, limit: int, inst: Instrument) -> tuple[
     while remaining >= cap and len(legs) < limit:
         legs.append(cap)
         remaining -= cap
-    if remaining > ZERO and len(legs) < limit and remaining >= max(inst.min_volume, inst.volume_step):
+    if remaining > ZERO and len(legs) < limit and remaining >= inst.min_order:
         legs.append(remaining)
     return tuple(legs)
 

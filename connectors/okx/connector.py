@@ -55,6 +55,7 @@ FINAL_STATES = frozenset({"filled", "canceled", "mmp_canceled"})
 CLOCK_SYNC_INTERVAL = 20.0
 """Seconds between clock syncs; the same request keeps the REST connection warm."""
 _RECENT_ORDERS = 4096
+_RECENT_SIZES = 1024
 _HISTORY_MS = 7 * 24 * 3600 * 1000  # orders-history keeps the last 7 days
 _PAGE = 100
 _MAX_PAGES = 20
@@ -93,6 +94,8 @@ class OkxConnector:
         )
         self._specs: dict[str, SwapSpec] = {}
         self._venue_symbols: dict[str, str | None] = {}
+        self._sizes: dict[tuple[str, Decimal], Decimal] = {}
+        """``sz`` by (instrument, base volume): a fan-out sends the same few sizes over and over."""
         self._positions: dict[tuple[str, str], dict[str, Any]] = {}
         self._prices: dict[str, Decimal] = {}
         self._balance = Decimal(0)
@@ -200,6 +203,7 @@ class OkxConnector:
         if specs:
             self._specs = specs
             self._venue_symbols = {}
+            self._sizes = {}
 
     async def _load_balance(self) -> None:
         self._client.acquire("balance")
@@ -662,6 +666,15 @@ class OkxConnector:
     def _contracts(self, volume: Decimal, spec: SwapSpec) -> Decimal:
         """Contracts for a base ``volume``; refused here (with OKX's own codes) when OKX would
         refuse the ``sz``, so an off-step size never goes on the wire."""
+        key = (spec.inst_id, volume)
+        sz = self._sizes.get(key)
+        if sz is None:
+            sz = self._sizes[key] = self._checked_contracts(volume, spec)
+            if len(self._sizes) > _RECENT_SIZES:
+                self._sizes = {key: sz}
+        return sz
+
+    def _checked_contracts(self, volume: Decimal, spec: SwapSpec) -> Decimal:
         if volume % spec.instrument.volume_step != 0:
             raise VenueRejected(
                 f"{volume} {spec.inst_id} is not a whole number of lots ({spec.instrument.volume_step})", code="51121"

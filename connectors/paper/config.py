@@ -38,7 +38,7 @@ FILLS: tuple[str, ...] = ("static", "signal")
 
 _KEYS = frozenset({"balance", "currency", "leverage", "mode", "fill", "prices", "instruments", "latency_us"})
 _INSTRUMENT_KEYS = frozenset(
-    f.name for f in fields(Instrument) if f.name != "symbol"
+    f.name for f in fields(Instrument) if f.init and f.name != "symbol"
 )  # volume_step, min_volume, tick_size, max_volume, contract_size, pip_size, quote_value, min_notional
 _REQUIRED_FOR_NEW = ("volume_step", "min_volume", "tick_size")
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection, Coroutine
 from decimal import Decimal
+from typing import Any
 
 from connectors.paper.client import PaperOrder, PaperVenue, PaperVenueError
 from connectors.paper.config import PaperConfig
@@ -121,28 +122,33 @@ class PaperConnector:
         if intent.kind is IntentKind.OPEN:
             self.sim.check_open(intent)
 
-    def submit_now(self, intent: OrderIntent) -> None:
-        """Orders here always go through :meth:`submit`."""
-        return None
-
     async def submit(self, intent: OrderIntent) -> ExecutionReport:
         """Execute ``intent`` on the paper venue.
 
         Raises :class:`~core.errors.VenueRejected` with the paper code and reason when the venue
         refuses, and :class:`~core.errors.TransientError` when the account is not up.
         """
+        return await self._sent(intent)
+
+    def submit_now(self, intent: OrderIntent) -> Awaitable[ExecutionReport]:
+        """Send ``intent`` now (its ``t_wire``); the paper venue acts on it when the returned
+        coroutine runs, after the account's simulated latency."""
+        return self._sent(intent)
+
+    def _sent(self, intent: OrderIntent) -> Coroutine[Any, Any, ExecutionReport]:
         if self._state is not ConnectorState.UP:
             raise TransientError(f"paper account {self.name} is {self._state}", "NOT_CONNECTED")
-        t_wire = time.monotonic_ns()
+        return self._arrive(intent, time.monotonic_ns())
+
+    async def _arrive(self, intent: OrderIntent, t_wire: int) -> ExecutionReport:
         if self._latency_s:
             await asyncio.sleep(self._latency_s)
         try:
             order = self.sim.execute(intent)
         except PaperVenueError as exc:
             raise from_venue(exc) from None
-        t_ack = time.monotonic_ns()
         order.t_wire_ns = t_wire
-        order.t_ack_ns = t_ack
+        order.t_ack_ns = time.monotonic_ns()
         return _report(order)
 
     async def positions(self) -> list[Position]:

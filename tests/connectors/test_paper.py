@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 
@@ -217,7 +218,7 @@ async def test_minimum_notional_is_enforced_for_crypto() -> None:
 
 
 def _facts(inst: Instrument) -> dict[str, Any]:
-    return {name: getattr(inst, name) for name in Instrument.__dataclass_fields__}
+    return {f.name: getattr(inst, f.name) for f in fields(Instrument) if f.init}
 
 
 async def test_stopped_account_refuses_orders_as_transient() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -239,8 +241,8 @@ class FlakyConnector(PaperConnector):
 
     drops = 1
 
-    async def submit(self, intent: OrderIntent) -> ExecutionReport:
-        report = await super().submit(intent)
+    async def _arrive(self, intent: OrderIntent, t_wire: int) -> ExecutionReport:  # submit and submit_now
+        report = await super()._arrive(intent, t_wire)
         if self.drops:
             self.drops -= 1
             raise OutcomeUnknown("connection dropped after send")
@@ -277,13 +279,13 @@ class ThrottledConnector(PaperConnector):
 
     refusals = 6
 
-    async def submit(self, intent: OrderIntent) -> ExecutionReport:
+    def _sent(self, intent: OrderIntent) -> Coroutine[Any, Any, ExecutionReport]:  # submit and submit_now
         if self.refusals:
             self.refusals -= 1
             from core.errors import RateLimited
 
             raise RateLimited("local rate limit reached", code="local", retry_after=0.002)
-        return await super().submit(intent)
+        return super()._sent(intent)
 
 
 async def test_rate_limits_are_waited_out_within_the_budget(tmp_path):
@@ -315,9 +317,9 @@ class RecordingConnector(PaperConnector):
 
     calls: list[tuple[str, str]]
 
-    async def submit(self, intent: OrderIntent) -> ExecutionReport:
+    def _sent(self, intent: OrderIntent) -> Coroutine[Any, Any, ExecutionReport]:  # submit and submit_now
         self.calls.append(("sent", self.name))
-        return await super().submit(intent)
+        return super()._sent(intent)
 
 
 async def test_every_follower_writes_before_any_bookkeeping(tmp_path):
@@ -358,13 +360,13 @@ async def test_fanning_out_until_every_follower_has_written_or_skipped(tmp_path)
     seen: list[bool] = []
     async with router_with(tmp_path, routes, {"a": {}, "b": {}, "c": {}}) as (router, conns, _):
         for conn in conns.values():
-            original = conn.submit
+            original = conn._sent  # where submit and submit_now hand the order to the venue
 
-            async def noting(intent, original=original):
+            def noting(intent, original=original):
                 seen.append(router.fanning_out)
-                return await original(intent)
+                return original(intent)
 
-            conn.submit = noting  # type: ignore[method-assign]
+            conn._sent = noting  # type: ignore[method-assign]
         assert not router.fanning_out
         router.submit(buy())
         assert router.fanning_out
