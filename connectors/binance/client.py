@@ -179,7 +179,7 @@ class WsApi:
         except (ConnectionError, RuntimeError) as exc:
             raise WsUnavailable(str(exc)) from exc
         self._pending[rid] = future
-        return SentCall(method, rid, future, stamp)
+        return Sent(method, rid, future, stamp)
 
     async def _send_frame(self, method: str, params: dict[str, str]) -> SentCall:
         """:meth:`write` through aiohttp's own writer, for a socket whose transport cannot be reached."""
@@ -195,7 +195,7 @@ class WsApi:
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
             self._pending.pop(rid, None)
             raise WsUnavailable(str(exc)) from exc
-        return SentCall(method, rid, future, stamp)
+        return Sent(method, rid, future, stamp)
 
     def _new_request(self) -> tuple[str, asyncio.Future[tuple[dict[str, Any], int]]]:
         return str(next(self._ids)), asyncio.get_running_loop().create_future()

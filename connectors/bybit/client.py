@@ -438,7 +438,7 @@ class TradeSocket(BybitSocket):
         except TransientError:
             self._pending.pop(req_id, None)
             raise
-        return SentRequest(op, req_id, future, stamp)
+        return Sent(op, req_id, future, stamp)
 
     async def _send_request(self, op: str, args: dict[str, Any]) -> SentRequest:
         """:meth:`write_request` through aiohttp's own writer."""
@@ -451,7 +451,7 @@ class TradeSocket(BybitSocket):
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
             self._pending.pop(req_id, None)
             raise OutcomeUnknown(f"order-entry socket failed while sending: {exc!r}") from exc
-        return SentRequest(op, req_id, future, stamp)
+        return Sent(op, req_id, future, stamp)
 
     def _request(self, op: str, args: dict[str, Any]) -> tuple[str, bytes, asyncio.Future[tuple[dict[str, Any], int]]]:
         """Take the order limit of ``op``; its request id, frame and pending answer."""

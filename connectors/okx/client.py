@@ -286,7 +286,7 @@ class OkxClient:
         except (ConnectionError, RuntimeError) as exc:
             raise TransientError(f"OKX WebSocket send failed: {exc}") from exc
         self._pending[op_id] = future
-        return SentOp(op, op_id, future, stamp)
+        return Sent(op, op_id, future, stamp)
 
     async def _ws_send_frame(self, op: str, args: list[dict[str, Any]]) -> SentOp:
         """:meth:`ws_write` through aiohttp's own writer, for a socket whose transport cannot be reached."""
@@ -303,7 +303,7 @@ class OkxClient:
         except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
             self._pending.pop(op_id, None)
             raise TransientError(f"OKX WebSocket send failed: {exc}") from exc
-        return SentOp(op, op_id, future, stamp)
+        return Sent(op, op_id, future, stamp)
 
     async def ws_answer(self, sent: SentOp) -> dict[str, Any]:
         """The answer to an op :meth:`ws_write` sent; :class:`OutcomeUnknown` when it does not come

@@ -454,10 +454,10 @@ class OkxConnector:
         if market:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters[cid] = waiter
-        sent: SentOp | None = None
-        if self._client.ws_ready:
-            with contextlib.suppress(TransientError):
-                sent = self._client.ws_write("order", [args])
+        try:
+            sent: SentOp | None = self._client.ws_write("order", [args])
+        except TransientError:  # the socket is down: over REST instead
+            sent = None
         return _Placed(cid, args, spec, waiter, sent)
 
     async def _place_finish(self, placed: _Placed) -> ExecutionReport:
