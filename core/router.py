@@ -139,15 +139,11 @@ class _OpenFacts:
     ids: SignalIds
 
     @classmethod
-    def of(cls, signal: Signal, side: Side | None) -> _OpenFacts:
+    def of(cls, signal: Signal, side: Side) -> _OpenFacts:
         """The facts, or :class:`Skip` when no follower can open from ``signal``."""
-        if side is None:
-            raise Skip("an open needs a side (buy or sell)")
         canonical = signal.symbol
         if not canonical:
             raise Skip("the signal names no symbol")
-        if signal.order_type is not OrderType.MARKET and signal.price is None:
-            raise Skip(f"a {signal.order_type.value} order needs a price")
         return cls(
             signal,
             side,
@@ -315,11 +311,13 @@ class Router:
             (self._lane(route.account), _Job(signal, route, record, symbols, fanout=fanout))
             for route, symbols in subscribed
         ]
-        if signal.action is Action.OPEN:
-            self._write_now(queued)
-        for lane, job in queued:
-            record.follower(job.route.account)
-            lane.put(job)
+        try:
+            if signal.action is Action.OPEN:
+                self._write_now(queued)
+        finally:  # every follower's job is queued, whatever happened to the others' writes
+            for lane, job in queued:
+                record.follower(job.route.account)
+                lane.put(job)
         return SubmitResult(signal.id, accepted=True, followers=len(subscribed))
 
     def _write_now(self, queued: list[tuple[_Lane, _Job]]) -> None:
@@ -341,11 +339,17 @@ class Router:
                     plan = self._plan_open(job, conn, job.signal.side, 0)
                 except Skip:
                     continue
+                except Exception:  # the lane plans it again, and records the failure with its reason
+                    log.exception("planning signal %s for %s failed", job.signal.id, lane.account)
+                    continue
                 job.plan, job.planned_ns = plan, planned_ns
                 try:
                     sent = conn.submit_now(plan[3][0])
                 except CopierError:
                     continue  # the lane's first attempt meets it again, under the outcome policy
+                except Exception as exc:  # it may have been written: the lane asks the venue first
+                    log.exception("writing signal %s for %s failed", job.signal.id, lane.account)
+                    sent = _unknown(f"the order's write failed: {exc!r}")
                 if sent is not None:
                     job.sent = sent
                     self._leave_fanout(job)
@@ -519,7 +523,7 @@ class Router:
             raise Skip(f"{canonical}{shown} is not traded on account {job.route.account} (no such instrument)")
         return canonical, venue_symbol, inst
 
-    def _open_facts(self, signal: Signal, side: Side | None) -> _OpenFacts:
+    def _open_facts(self, signal: Signal, side: Side) -> _OpenFacts:
         facts = self._facts
         if facts is None or facts.signal is not signal or facts.side is not side:
             facts = self._facts = _OpenFacts.of(signal, side)
@@ -529,12 +533,16 @@ class Router:
         """The orders that open ``job``'s position on ``conn``: (canonical symbol, source position
         key, entry price, intents), or :class:`Skip` with the reason. Reads state, records nothing."""
         signal, route = job.signal, job.route
-        facts = self._open_facts(signal, side)
+        if side is None:
+            raise Skip("an open needs a side (buy or sell)")
         if self.kill_all:
             raise Skip("kill switch is on for all accounts: no new positions")
         if self.killed_accounts and route.account in self.killed_accounts:
             raise Skip(f"kill switch is on for account {route.account}: no new positions")
+        facts = self._open_facts(signal, side)
         canonical, venue_symbol, inst = self._resolve(job, conn)
+        if signal.order_type is not OrderType.MARKET and signal.price is None:
+            raise Skip(f"a {signal.order_type.value} order needs a price")
         guards = route.guards
         follower_side = facts.side.opposite if guards.reverse else facts.side
         market = conn.last_price(venue_symbol)
@@ -1186,6 +1194,11 @@ class Router:
         entry.update(status="failed", reason=reason)
         outcome.status, outcome.reason = "failed", reason
         self.mirror.emit("order_failed", status="failed", reason=reason, **base)
+
+
+async def _unknown(reason: str) -> ExecutionReport:
+    """An order whose write ended in an unexpected error: as if its connection dropped after the send."""
+    raise OutcomeUnknown(reason)
 
 
 def _levels_for(

@@ -136,6 +136,11 @@ class OkxClient:
             self._session = None
 
     @property
+    def ws_writable(self) -> bool:
+        """Whether an op can be written from synchronous code now (:meth:`ws_write`)."""
+        return self._frames is not None and self.ws_ready
+
+    @property
     def ws_ready(self) -> bool:
         """Whether the private WebSocket is open and logged in."""
         return self._ws_ready and self._ws is not None and not self._ws.closed

@@ -435,7 +435,7 @@ class OkxConnector:
         if (
             intent.kind is not IntentKind.OPEN
             or intent.order_type is OrderType.STOP
-            or not self._client.ws_ready
+            or not self._client.ws_writable
             or not CLIENT_ID.match(intent.client_order_id)
         ):
             return None
@@ -456,21 +456,20 @@ class OkxConnector:
             self._waiters[cid] = waiter
         try:
             sent: SentOp | None = self._client.ws_write("order", [args])
-        except TransientError:  # the socket is down: over REST instead
+        except TransientError:  # not written: _place_finish sends it another way
             sent = None
         return _Placed(cid, args, spec, waiter, sent)
 
     async def _place_finish(self, placed: _Placed) -> ExecutionReport:
-        """The report of a placed order: its answer (from the socket, or over REST when it was not
-        written there), then for a market order its fill."""
+        """The report of a placed order: its answer (from the socket, or, when it was not written
+        there, through aiohttp's writer while the socket is up and over REST when it is down), then
+        for a market order its fill."""
         try:
             if placed.sent is not None:
                 answer = await self._client.ws_answer(placed.sent)
                 t_wire, t_ack = placed.sent.t_wire, time.monotonic_ns()
             else:
-                answer, t_wire, t_ack = await self._client.request_timed(
-                    "POST", "/api/v5/trade/order", body=placed.args, write=True
-                )
+                answer, t_wire, t_ack = await self._send("order", "/api/v5/trade/order", placed.args)
         except BaseException:
             self._waiters.pop(placed.cid, None)
             raise

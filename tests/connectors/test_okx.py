@@ -400,6 +400,16 @@ async def test_submit_now_raises_an_off_step_size_and_leaves_a_down_socket_to_su
         assert sim.arrivals == []
 
 
+async def test_without_a_reachable_transport_orders_go_through_aiohttps_writer() -> None:
+    async with venue() as (sim, connector):
+        connector.client._frames = None  # as if FrameWriter.of could not reach the transport
+        assert connector.submit_now(buy("unwritable")) is None
+        report = await connector.submit(buy("unwritable"))
+        assert report.status is ReportStatus.FILLED and report.t_wire_ns > 0
+        assert [arrival["client_order_id"] for arrival in sim.arrivals] == [cid("unwritable")]
+        assert "POST /api/v5/trade/order" not in sim.requests  # over the WebSocket, not REST
+
+
 # -- rate limits and clock ------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from connectors.paper import PaperConfig, PaperConnector
 from core.enums import Action, LevelUnit, OrderType, Side, VolumeKind
@@ -322,9 +323,18 @@ class RecordingConnector(PaperConnector):
         return super()._sent(intent)
 
 
-async def test_every_follower_writes_before_any_bookkeeping(tmp_path):
+class LaneOnlyConnector(RecordingConnector):
+    """The same venue, for a connector that cannot write an order from ``submit`` (its lane sends it)."""
+
+    def submit_now(self, intent: OrderIntent) -> None:
+        return None
+
+
+@pytest.mark.parametrize("connector", [RecordingConnector, LaneOnlyConnector])
+async def test_every_follower_writes_before_any_bookkeeping(tmp_path, connector):
     # Paper answers without yielding: without care, follower b would wait for a's outcome entry,
-    # mirror events and journal records before its own order went out.
+    # mirror events and journal records before its own order went out (in the lanes, each
+    # follower whose venue answered at once yields before its bookkeeping).
     calls: list[tuple[str, str]] = []
     mirror = MirrorLog(tmp_path / "mirror.jsonl", flush_interval=0.001)
     mirror.start()
@@ -338,7 +348,7 @@ async def test_every_follower_writes_before_any_bookkeeping(tmp_path):
     mirror.emit = noting  # type: ignore[method-assign]
     connectors = {}
     for name in ("a", "b", "c"):
-        conn = RecordingConnector(PaperConfig.from_mapping(name, {}, prefix=""))
+        conn = connector(PaperConfig.from_mapping(name, {}, prefix=""))
         conn.calls = calls
         await conn.start()
         connectors[name] = conn

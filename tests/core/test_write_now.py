@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 
+from connectors.paper import PaperConfig, PaperConnector
 from core.enums import Action, OrderType, Side
 from core.mirror import MirrorLog
-from core.router import Route, Router
+from core.orders import AccountState, ExecutionReport, OrderIntent
+from core.router import RetryPolicy, Route, Router
 from core.signal import Signal
 from tests.connectors.test_okx import venue
 from tests.venues.okx_sim import OkxSim
@@ -110,3 +112,65 @@ async def test_a_follower_whose_plan_is_a_skip_gets_its_reason_and_the_others_tr
         skipped = record.followers["f2"]
         assert (skipped.status, skipped.reason) == ("skipped", "kill switch is on for account f2: no new positions")
         assert [len(sims[name].arrivals) for name in ACCOUNTS] == [1, 0, 1]
+
+
+class BrokenPlanning(PaperConnector):
+    """A paper account whose state cannot be read (a defect, not a venue's answer)."""
+
+    def account(self) -> AccountState:
+        raise RuntimeError("account state unreadable")
+
+
+class WritesThenBreaks(PaperConnector):
+    """A paper account whose fast write reaches the venue and then fails unexpectedly."""
+
+    def submit_now(self, intent: OrderIntent) -> Awaitable[ExecutionReport]:
+        self.sim.execute(intent)
+        raise RuntimeError("socket wrapper broke after the write")
+
+
+@asynccontextmanager
+async def paper_router(tmp: Path, **classes: type[PaperConnector]) -> AsyncIterator[Router]:
+    mirror = MirrorLog(tmp / "mirror.jsonl", flush_interval=0.001)
+    mirror.start()
+    connectors = {}
+    for name, cls in classes.items():
+        connectors[name] = cls(PaperConfig.from_mapping(name, {}, prefix=""))
+        await connectors[name].start()
+    router = Router(
+        routes=[Route("tv", name) for name in classes],
+        connectors=connectors,
+        mirror=mirror,
+        retry=RetryPolicy(backoff=0.001),
+    )
+    try:
+        yield router
+    finally:
+        await router.drain()
+        await router.stop()
+        await mirror.close()
+
+
+def eurusd(origin: str) -> Signal:
+    return Signal("tv", Action.OPEN, "EURUSD", Side.BUY, volume=Decimal("0.1"), origin_id=origin)
+
+
+async def test_a_follower_whose_planning_breaks_fails_alone(tmp_path: Path) -> None:
+    async with paper_router(tmp_path, a=PaperConnector, b=BrokenPlanning, c=PaperConnector) as router:
+        result = router.submit(eurusd("broken"))
+        await router.drain()
+        assert not router.fanning_out
+        record = router.outcomes.get(result.signal_id)
+        assert record is not None
+        assert {name: f.status for name, f in record.followers.items()} == {"a": "filled", "b": "failed", "c": "filled"}
+        assert "account state unreadable" in (record.followers["b"].reason or "")
+
+
+async def test_an_unexpected_error_after_the_write_is_reconciled_not_resent(tmp_path: Path) -> None:
+    async with paper_router(tmp_path, a=WritesThenBreaks) as router:
+        result = router.submit(eurusd("broke-after"))
+        await router.drain()
+        conn = router.connectors["a"]
+        assert len(await conn.positions()) == 1  # the venue has the order once: found by its id, not sent again
+        record = router.outcomes.get(result.signal_id)
+        assert record is not None and record.followers["a"].status == "filled"
