@@ -55,3 +55,10 @@ class RateLimiter:
             raise RateLimited("local rate limit reached", code="local", retry_after=wait)
         for stamps in self._stamps:
             stamps.extend([now] * cost)
+
+    def refund(self, cost: int = 1) -> None:
+        """Give back the last ``acquire`` (of ``cost``) for a request that never left, so sending
+        it again another way does not count it twice. Call it before anything else acquires."""
+        for stamps in self._stamps:
+            for _ in range(min(cost, len(stamps))):
+                stamps.pop()

@@ -436,7 +436,7 @@ class TradeSocket(BybitSocket):
         try:
             stamp = self.write(frame)
         except TransientError:
-            self._pending.pop(req_id, None)
+            self._unrequest(op, req_id)
             raise
         return Sent(op, req_id, future, stamp)
 
@@ -446,7 +446,7 @@ class TradeSocket(BybitSocket):
         try:
             stamp = await self.send(frame)
         except TransientError:
-            self._pending.pop(req_id, None)
+            self._unrequest(op, req_id)
             raise
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
             self._pending.pop(req_id, None)
@@ -455,12 +455,21 @@ class TradeSocket(BybitSocket):
 
     def _request(self, op: str, args: dict[str, Any]) -> tuple[str, bytes, asyncio.Future[tuple[dict[str, Any], int]]]:
         """Take the order limit of ``op``; its request id, frame and pending answer."""
-        self.rest.order_limiters[op.split(".", 1)[1]].acquire()
+        self._limiter(op).acquire()
         req_id = f"{self._prefix}{next(self._ids):x}"
         frame = self.encode(op, args, req_id)
         future: asyncio.Future[tuple[dict[str, Any], int]] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = future
         return req_id, frame, future
+
+    def _unrequest(self, op: str, req_id: str) -> None:
+        """Undo :meth:`_request` for a request that was not written: nothing went out, so its
+        answer is not awaited and it does not count against the limit (it may go over REST)."""
+        self._pending.pop(req_id, None)
+        self._limiter(op).refund()
+
+    def _limiter(self, op: str) -> RateLimiter:
+        return self.rest.order_limiters[op.split(".", 1)[1]]
 
     async def answer(self, sent: SentRequest, wait: float) -> tuple[dict[str, Any], int, int]:
         """The answer to a request on the wire: ``(data, t_wire_ns, t_ack_ns)``; the venue's refusal

@@ -517,6 +517,20 @@ async def test_local_limiter_refuses_before_the_venue_does() -> None:
         assert cid("burst-10") not in sim.orders
 
 
+async def test_an_order_the_trade_socket_could_not_write_counts_once_against_the_limit() -> None:
+    async with venue() as (sim, connector):
+        for n in range(9):
+            await connector.submit(buy(f"nine-{n}", volume="0.001"))
+        assert connector.trade is not None and connector.trade.ws is not None
+        connector.trade.ws._writer.transport.close()  # closing; the reader has not seen it yet
+        assert connector.trade.writable
+        # The socket write fails (nothing sent) and the order goes over REST: the tenth of ten
+        # per second, not an eleventh that the local limiter would refuse.
+        report = await connector.submit(buy("tenth", volume="0.001"))
+        assert report.status is ReportStatus.FILLED
+        assert cid("tenth") in sim.orders
+
+
 async def test_venue_rate_limit_uses_the_reset_timestamp() -> None:
     async with venue(BybitSim(orders_per_second=2), ws_url="") as (sim, connector):
         await connector.submit(buy("v-1", volume="0.001"))

@@ -31,6 +31,22 @@ def test_one_limit_refuses_the_request_over_the_count_and_names_the_wait() -> No
     limiter.acquire()  # the first request has left the window
 
 
+def test_a_refund_gives_back_the_last_request_of_every_limit() -> None:
+    clock = Clock()
+    limiter = RateLimiter((Limit(2, 1.0), Limit(3, 60.0)), clock)
+    limiter.acquire()
+    limiter.acquire()
+    limiter.refund()  # the second never left
+    limiter.acquire()
+    with pytest.raises(RateLimited):
+        limiter.acquire()  # two in the second: the refund gave back exactly one
+    limiter.refund()
+    limiter.refund()
+    limiter.refund()  # more than were taken: nothing left to give back
+    limiter.acquire()
+    limiter.acquire()
+
+
 def test_the_tightest_of_several_limits_decides() -> None:
     clock = Clock()
     limiter = RateLimiter((Limit(10, 1.0), Limit(2, 60.0)), clock)
