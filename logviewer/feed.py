@@ -30,8 +30,13 @@ from core.mirror import MirrorLog, Record, encode
 #: The fields a filter can name, each a column of the index.
 FILTER_FIELDS = ("event", "source", "account", "venue", "symbol", "status")
 
-#: Lines kept unindexed while no page listens, before they are indexed anyway.
+#: Lines kept unindexed while no page listens, before they are indexed at once whatever that costs.
 MAX_UNINDEXED = 50_000
+
+#: Lines indexed per event-loop turn while no page listens. The index is built as the lines come
+#: in, a slice at a time, rather than tens of thousands of lines in one call (and one collection of
+#: all they allocated after it), which held up every webhook and order for tens of milliseconds.
+INDEX_SLICE = 256
 
 #: Events that are problems whatever their status.
 PROBLEM_EVENTS = frozenset(
@@ -183,6 +188,7 @@ class FeedIndex:
     _loader: asyncio.Task[None] | None = None
     _intern: dict[str, str] = field(default_factory=dict)
     _unindexed: list[bytes] = field(default_factory=list)
+    _slicing: asyncio.Handle | None = None
 
     # -- building ----------------------------------------------------------------------------
 
@@ -205,11 +211,25 @@ class FeedIndex:
             self._catch_up()
             self._append(zip(batch, lines, strict=True))
             return
-        # Nobody is watching: keep the lines and index them when the feed is next read, so an
-        # unobserved daemon spends nothing on its viewer while signals flow.
+        # Nobody is watching: nothing is indexed in the mirror log's flush, which runs between
+        # orders; the lines are indexed a slice per loop turn after it (or at once when read).
         self._unindexed.extend(lines)
         if len(self._unindexed) >= MAX_UNINDEXED:
             self._catch_up()
+        elif len(self._unindexed) >= INDEX_SLICE and self._slicing is None:
+            try:
+                self._slicing = asyncio.get_running_loop().call_soon(self._index_slice)
+            except RuntimeError:  # no event loop (a tool reading the log): on the next read
+                pass
+
+    def _index_slice(self) -> None:
+        """Index one slice of the unindexed lines, and schedule the next while a slice is left."""
+        self._slicing = None
+        lines = self._unindexed[:INDEX_SLICE]
+        del self._unindexed[:INDEX_SLICE]
+        self._append_lines(lines)
+        if len(self._unindexed) >= INDEX_SLICE:
+            self._slicing = asyncio.get_running_loop().call_soon(self._index_slice)
 
     def _catch_up(self) -> None:
         if self._unindexed:

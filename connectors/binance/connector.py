@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from connectors.binance import parse
 from connectors.binance.client import BinanceClient, SentCall
 from connectors.binance.config import BinanceConfig
+from connectors.periodic import first_wait
 from core.connector import Capabilities, ConnectorState, StateListener
 from core.enums import OrderType, Side
 from core.errors import ConfigError, CopierError, VenueRejected
@@ -135,8 +136,10 @@ class BinanceConnector:
         self._tasks.append(task)
 
     async def _every(self, name: str, period: float, refresh: Callable[[], Awaitable[None]]) -> None:
+        wait = first_wait(period)  # accounts started together do not all refresh at once
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(wait)
+            wait = period
             try:
                 await refresh()
             except Exception as exc:  # a failed refresh keeps the last known facts and tries again

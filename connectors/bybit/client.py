@@ -23,6 +23,7 @@ import orjson
 from connectors.bybit import auth, parse
 from connectors.bybit.config import BybitConfig
 from connectors.deadline import settle_after
+from connectors.periodic import first_keepalive
 from connectors.wire import FrameWriter, Sent, write_immediately
 from core.errors import OutcomeUnknown, TransientError
 from core.outbox import WireStamp
@@ -359,8 +360,10 @@ class BybitSocket:
 
     async def _ping(self) -> None:
         counter = itertools.count(1)
+        wait = first_keepalive(PING_INTERVAL)
         while True:
-            await asyncio.sleep(PING_INTERVAL)
+            await asyncio.sleep(wait)
+            wait = PING_INTERVAL
             ws = self.ws
             if ws is None or ws.closed:
                 return

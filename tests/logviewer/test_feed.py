@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
 from core.mirror import MirrorLog, encode
-from logviewer.feed import FeedIndex, Filter, is_problem, latency_summary, log_files, read_log_lines
+from logviewer.feed import INDEX_SLICE, FeedIndex, Filter, is_problem, latency_summary, log_files, read_log_lines
 from tests.helpers import eventually
 
 
@@ -203,3 +204,19 @@ def test_unwatched_batches_are_indexed_when_read_and_watched_ones_at_once():
     second = [{"event": "order_filled", "account": "a", "signal_id": "s1"}]
     index.on_batch(second, [encode(r) for r in second])
     assert index._count == 2 and seen == [(index.head, index.head)]
+
+
+async def test_unwatched_lines_are_indexed_a_slice_per_loop_turn():
+    index = FeedIndex(Path("/nonexistent/mirror.jsonl"))
+    index.load_sync()
+    records = [
+        {"event": "order_sent", "account": f"f{i % 7}", "signal_id": f"s{i}"} for i in range(2 * INDEX_SLICE + 88)
+    ]
+    index.on_batch(records, [encode(r) for r in records])
+    assert index._count == 0  # nothing indexed in the mirror log's flush itself
+    await asyncio.sleep(0)
+    assert index._count == INDEX_SLICE  # one slice in the next loop turn, not the whole backlog
+    await eventually(lambda: index._count == 2 * INDEX_SLICE)
+    assert len(index._unindexed) == 88  # less than a slice waits for the next batch or a read
+    assert [e["event"] for e in index.signal_events(f"s{len(records) - 1}")] == ["order_sent"]
+    assert index._count == len(records)
