@@ -107,10 +107,6 @@ class FrameWriter:
         except TypeError:
             return None
 
-    @property
-    def closing(self) -> bool:
-        return bool(self._transport.is_closing())
-
     def text(self, payload: bytes) -> WireStamp:
         """Write one text frame, through the process's :data:`~core.outbox.OUTBOX` (which may hold
         it back for a moment during a fan-out); the stamp says when it was handed to the socket.

@@ -62,9 +62,6 @@ class Outbox:
     @contextmanager
     def hold(self) -> Iterator[Outbox]:
         """Hold frames until :meth:`step` says a group is complete, and write the rest on exit."""
-        if self._holding:  # nested: the outer hold flushes
-            yield self
-            return
         self._holding, self._group = True, 1
         try:
             yield self

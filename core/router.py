@@ -139,11 +139,8 @@ class _OpenFacts:
     ids: SignalIds
 
     @classmethod
-    def of(cls, signal: Signal, side: Side) -> _OpenFacts:
-        """The facts, or :class:`Skip` when no follower can open from ``signal``."""
-        canonical = signal.symbol
-        if not canonical:
-            raise Skip("the signal names no symbol")
+    def of(cls, signal: Signal, side: Side, canonical: str) -> _OpenFacts:
+        """The facts of ``signal``, whose symbol is ``canonical``."""
         return cls(
             signal,
             side,
@@ -523,10 +520,10 @@ class Router:
             raise Skip(f"{canonical}{shown} is not traded on account {job.route.account} (no such instrument)")
         return canonical, venue_symbol, inst
 
-    def _open_facts(self, signal: Signal, side: Side) -> _OpenFacts:
+    def _open_facts(self, signal: Signal, side: Side, canonical: str) -> _OpenFacts:
         facts = self._facts
         if facts is None or facts.signal is not signal or facts.side is not side:
-            facts = self._facts = _OpenFacts.of(signal, side)
+            facts = self._facts = _OpenFacts.of(signal, side, canonical)
         return facts
 
     def _plan_open(self, job: _Job, conn: Connector, side: Side | None, leg0: int) -> _OpenPlan:
@@ -539,8 +536,8 @@ class Router:
             raise Skip("kill switch is on for all accounts: no new positions")
         if self.killed_accounts and route.account in self.killed_accounts:
             raise Skip(f"kill switch is on for account {route.account}: no new positions")
-        facts = self._open_facts(signal, side)
         canonical, venue_symbol, inst = self._resolve(job, conn)
+        facts = self._open_facts(signal, side, canonical)
         if signal.order_type is not OrderType.MARKET and signal.price is None:
             raise Skip(f"a {signal.order_type.value} order needs a price")
         guards = route.guards

@@ -283,9 +283,7 @@ class OkxClient:
         frames = self._frames
         if frames is None or not self.ws_ready:
             raise TransientError("OKX WebSocket is not connected")
-        op_id = str(next(self._ids))
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        message = self.encode_op(op, args, op_id)
+        op_id, future, message = self._new_op(op, args)
         try:
             stamp = frames.text(message)
         except (ConnectionError, RuntimeError) as exc:
@@ -298,10 +296,8 @@ class OkxClient:
         ws = self._ws
         if ws is None or not self.ws_ready:
             raise TransientError("OKX WebSocket is not connected")
-        op_id = str(next(self._ids))
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        op_id, future, message = self._new_op(op, args)
         self._pending[op_id] = future
-        message = self.encode_op(op, args, op_id)
         stamp = WireStamp(time.monotonic_ns())
         try:
             await ws.send_frame(message, aiohttp.WSMsgType.TEXT)
@@ -309,6 +305,11 @@ class OkxClient:
             self._pending.pop(op_id, None)
             raise TransientError(f"OKX WebSocket send failed: {exc}") from exc
         return Sent(op, op_id, future, stamp)
+
+    def _new_op(self, op: str, args: list[dict[str, Any]]) -> tuple[str, asyncio.Future[dict[str, Any]], bytes]:
+        """An op's id, the future its answer resolves, and its text."""
+        op_id = str(next(self._ids))
+        return op_id, asyncio.get_running_loop().create_future(), self.encode_op(op, args, op_id)
 
     async def ws_answer(self, sent: SentOp) -> dict[str, Any]:
         """The answer to an op :meth:`ws_write` sent; :class:`OutcomeUnknown` when it does not come

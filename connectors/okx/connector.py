@@ -66,7 +66,7 @@ _UNKNOWN = "\x00"
 
 
 class _Placed(NamedTuple):
-    """An ``order`` op written (``sent``) or about to go over REST (``sent`` None)."""
+    """An ``order`` op written to the socket (``sent``), or still to be sent (``sent`` None)."""
 
     cid: str
     args: dict[str, Any]
@@ -451,8 +451,8 @@ class OkxConnector:
         )
 
     def _place_write(self, cid: str, args: dict[str, Any], spec: SwapSpec, *, market: bool) -> _Placed:
-        """Remember an ``order`` and write it to the socket when it is up (``sent``); otherwise
-        :meth:`_place_finish` sends it over REST. Counted against the limits by the caller."""
+        """Remember an ``order`` and write it to the socket when it can be written from here
+        (``sent``); otherwise :meth:`_place_finish` sends it. Counted against the limits by the caller."""
         self._remember_order(cid, spec.inst_id)
         waiter: asyncio.Future[dict[str, Any] | None] | None = None
         if market:

@@ -53,15 +53,6 @@ def test_groups_grow_to_the_largest_and_the_rest_is_written_when_the_hold_ends()
     assert [stamp.ns for stamp in stamps] == sorted(stamp.ns for stamp in stamps)
 
 
-def test_a_nested_hold_leaves_the_flush_to_the_outer_one() -> None:
-    outbox, socket = Outbox(), Socket()
-    with outbox.hold():
-        with outbox.hold():
-            outbox.write(socket.write, b"a")
-        assert socket.frames == []
-    assert [frame for frame, _ in socket.frames] == [b"a"]
-
-
 def test_a_socket_that_fails_at_the_flush_does_not_keep_the_others_frames(caplog: pytest.LogCaptureFixture) -> None:
     outbox, good, bad = Outbox(), Socket(), Socket(fail=True)
     with caplog.at_level(logging.WARNING, logger="core.outbox"), outbox.hold():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -209,14 +208,21 @@ def test_unwatched_batches_are_indexed_when_read_and_watched_ones_at_once():
 async def test_unwatched_lines_are_indexed_a_slice_per_loop_turn():
     index = FeedIndex(Path("/nonexistent/mirror.jsonl"))
     index.load_sync()
+    slices: list[int] = []
+    append_lines = index._append_lines
+
+    def noting(lines: list[bytes]) -> None:
+        slices.append(len(lines))
+        append_lines(lines)
+
+    index._append_lines = noting  # type: ignore[method-assign]
     records = [
         {"event": "order_sent", "account": f"f{i % 7}", "signal_id": f"s{i}"} for i in range(2 * INDEX_SLICE + 88)
     ]
     index.on_batch(records, [encode(r) for r in records])
     assert index._count == 0  # nothing indexed in the mirror log's flush itself
-    await asyncio.sleep(0)
-    assert index._count == INDEX_SLICE  # one slice in the next loop turn, not the whole backlog
     await eventually(lambda: index._count == 2 * INDEX_SLICE)
+    assert slices == [INDEX_SLICE, INDEX_SLICE]  # a slice per loop turn, never the whole backlog
     assert len(index._unindexed) == 88  # less than a slice waits for the next batch or a read
     assert [e["event"] for e in index.signal_events(f"s{len(records) - 1}")] == ["order_sent"]
     assert index._count == len(records)
