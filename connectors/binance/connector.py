@@ -327,6 +327,7 @@ class BinanceConnector:
 
     def _open_params(self, intent: OrderIntent, symbol: str) -> tuple[str, list[tuple[str, str]], bool]:
         """(position side, wire parameters, whether it is an algo order) of an OPEN."""
+        self._check_volume(symbol, intent.volume)
         # In hedge mode a reduce-only order acts on the opposite position side.
         position_side = self._position_side(intent.side.opposite if intent.reduce_only else intent.side)
         params, algo = self.order_params(
@@ -340,6 +341,28 @@ class BinanceConnector:
             reduce_only=intent.reduce_only,
         )
         return position_side, params, algo
+
+    def _check_volume(self, symbol: str, volume: Decimal) -> None:
+        """Refuse, with Binance's own codes, an open's quantity that Binance would refuse: off the
+        step (-4023), below the minimum (-4004), above the maximum (-4005). Nothing goes on the wire."""
+        instrument = self._instruments.get(symbol)
+        if instrument is None:  # not loaded yet: the venue checks it
+            return
+        if volume % instrument.volume_step != 0:
+            raise VenueRejected(
+                f"{parse.fmt(volume)} {symbol} is not a multiple of the step {parse.fmt(instrument.volume_step)}",
+                code=parse.OFF_STEP,
+            )
+        if volume < instrument.min_volume:
+            raise VenueRejected(
+                f"{parse.fmt(volume)} {symbol} is below the minimum {parse.fmt(instrument.min_volume)}",
+                code=parse.BELOW_MINIMUM,
+            )
+        if instrument.max_volume is not None and volume > instrument.max_volume:
+            raise VenueRejected(
+                f"{parse.fmt(volume)} {symbol} is above the maximum {parse.fmt(instrument.max_volume)}",
+                code=parse.ABOVE_MAXIMUM,
+            )
 
     def _open(self, intent: OrderIntent, symbol: str) -> Coroutine[Any, Any, ExecutionReport]:
         """Take an OPEN's entry (on the wire when the WebSocket API can be written from here) and

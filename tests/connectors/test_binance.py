@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import subprocess
 import sys
 import urllib.request
@@ -261,9 +262,27 @@ async def test_rounding_to_the_instrument_and_filter_error_codes() -> None:
         assert str(volume) == "0.017"
         assert (await bn.submit(open_intent(str(volume)))).filled_volume == D("0.017")
 
-        cases = [
-            (open_intent("0.0001"), -1111),  # finer than the quantity precision
+        for intent, code in [
+            (open_intent("0.0001"), -4023),  # off the 0.001 step: refused here, before the wire
             (open_intent("0.07", symbol="SOLUSDT"), -4023),  # off the 0.05 step
+        ]:
+            with pytest.raises(VenueRejected) as caught:
+                await bn.submit(intent)
+            assert caught.value.code == code, intent
+        assert len(sim.arrivals) == 1
+
+        instruments, bn._instruments = bn._instruments, {}  # not loaded: the venue's own filters refuse
+        for intent, code in [
+            (open_intent("0.0001"), -1111),  # finer than the quantity precision
+            (open_intent("0.07", symbol="SOLUSDT"), -4023),
+        ]:
+            with pytest.raises(VenueRejected) as caught:
+                await bn.submit(intent)
+            assert caught.value.code == code, intent
+        assert len(sim.arrivals) == 3
+        bn._instruments = instruments
+
+        cases = [
             (open_intent("0.001"), -4164),  # 60 USDT below the 100 USDT minimum notional
             (open_intent("100"), -2019),  # 6M notional on 100k at 20x
             (close_intent("0.01", symbol="ETHUSDT"), -2022),  # nothing to reduce
@@ -490,14 +509,20 @@ async def test_submit_now_raises_what_comes_before_the_send_and_sends_nothing() 
         assert len(sim.arrivals) == 1 and sim.order_requests == {"rest": 0, "ws": 1}
 
 
-async def test_submit_now_of_an_off_step_size_gives_the_venues_refusal_as_submit_does() -> None:
-    # The step is the venue's to check here (-4023): the order is written, and refused.
+async def test_sizes_binance_would_refuse_are_refused_before_the_wire_with_its_codes() -> None:
     async with running() as (sim, bn):
-        sent = bn.submit_now(open_intent("0.07", symbol="SOLUSDT"))
-        with pytest.raises(VenueRejected) as refused:
-            await written_before_awaited(sent, lambda: sim.arrivals)
-        assert refused.value.code == -4023
-        assert sim.orders == {}
+        assert refused_now(bn, open_intent("0.07", symbol="SOLUSDT")) == -4023
+        with pytest.raises(VenueRejected) as off_step:
+            await bn.submit(open_intent("0.07", symbol="SOLUSDT"))
+        assert off_step.value.code == -4023
+        assert "0.07 SOLUSDT is not a multiple of the step 0.05" in str(off_step.value)
+        btc = bn.instrument("BTCUSDT")
+        assert btc is not None and btc.max_volume == D("120")  # MARKET_LOT_SIZE's maximum
+        assert refused_now(bn, open_intent("120.001")) == -4005
+        bn._instruments["BTCUSDT"] = dataclasses.replace(btc, min_volume=D("0.005"))
+        assert refused_now(bn, open_intent("0.004")) == -4004
+        assert sim.arrivals == [] and sim.orders == {}
+        assert sim.order_requests == {"rest": 0, "ws": 0}
 
 
 async def test_submit_now_leaves_to_submit_what_it_cannot_write_at_once() -> None:
