@@ -16,9 +16,16 @@ from __future__ import annotations
 import asyncio
 import random
 import struct
+from collections.abc import Callable
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from core.outbox import OUTBOX, WireStamp
+
+_mask_in_place: Callable[[bytes, bytearray], None] | None
+try:  # aiohttp's own masking, compiled: ~0.4 µs for an order's frame against ~1 µs in Python
+    from aiohttp._websocket.helpers import websocket_mask as _mask_in_place
+except ImportError:  # pragma: no cover - a build of aiohttp without it
+    _mask_in_place = None
 
 _HEADER_SHORT = struct.Struct("!BB").pack
 _HEADER_16 = struct.Struct("!BBH").pack
@@ -77,10 +84,19 @@ def masked_text_frame(payload: bytes, key: int) -> bytes:
     mask = key.to_bytes(4, "big")
     if not size:
         return header + mask
+    if _mask_in_place is not None:
+        masked_in_place = bytearray(payload)
+        _mask_in_place(mask, masked_in_place)
+        return header + mask + masked_in_place
+    return header + mask + _masked(payload, mask)
+
+
+def _masked(payload: bytes, mask: bytes) -> bytes:
+    """``payload`` XOR the repeated ``mask``, for an aiohttp without its compiled masking."""
+    size = len(payload)
     # XOR as one big integer: a few C calls for any length, instead of a Python loop per byte.
     stream = (mask * ((size >> 2) + 1))[:size]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(size, "big")
-    return header + mask + masked
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(size, "big")
 
 
 class FrameWriter:
