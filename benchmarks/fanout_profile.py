@@ -16,7 +16,8 @@ one has finished at every follower. Reported per signal, from the daemon's own s
 With ``--cprofile`` the profile covers only the synchronous fan-out (submit until the last lane
 has written), so the listing shows where the window goes. ``--segments`` splits each follower's
 share of that window into stamped segments instead (:mod:`benchmarks.segments`), without a
-profiler's per-call cost.
+profiler's per-call cost. Both see only the interpreted hot path: run them with
+``COPIER_COMPILED=0`` (see :mod:`core.compiled`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import core.router as router_module
 from benchmarks.e2e.harness import (
     DAEMON_NICE,
     SYMBOL,
@@ -46,6 +48,7 @@ from benchmarks.e2e.loadgen import body as webhook_body
 from benchmarks.segments import Segments
 from copier.config import load
 from copier.daemon import Daemon
+from core import compiled
 from ingest.tradingview import parse_alert
 
 
@@ -125,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
         help=f"this process's niceness once the simulators run (default {DAEMON_NICE} as root, as in the e2e run)",
     )
     args = parser.parse_args(argv)
+    if args.cprofile and compiled.is_compiled(router_module):
+        parser.error("a profile sees only the interpreted hot path: run with COPIER_COMPILED=0")
     import uvloop
 
     with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
@@ -139,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.venue} N={n} signals={len(windows)}: window p50 {statistics.median(windows):.0f} µs "
         f"p90 {_quantile(windows, 0.9):.0f} µs max {max(windows):.0f} µs; "
         f"per follower p50 {statistics.median(windows) / n:.1f} µs; "
-        f"cpu/signal p50 {statistics.median(cpu):.0f} µs ({statistics.median(cpu) / n:.1f} µs per follower)",
+        f"cpu/signal p50 {statistics.median(cpu):.0f} µs ({statistics.median(cpu) / n:.1f} µs per follower); "
+        f"hot path {compiled.status()[1]}",
         file=sys.stdout,
     )
     if result["segments"] is not None:

@@ -28,7 +28,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import core.router as router_module
 from connectors.wire import FrameWriter
+from core import compiled
 from core.outbox import WireStamp
 from core.router import Router
 
@@ -49,7 +51,10 @@ class Segments:
         self._undo: list[Callable[[], None]] = []
 
     def install(self) -> None:
-        """Wrap the two points (undone by :meth:`uninstall`)."""
+        """Wrap the two points (undone by :meth:`uninstall`). The compiled hot path calls its
+        methods directly, past any wrapper: the stamps need ``COPIER_COMPILED=0``."""
+        if compiled.is_compiled(router_module):
+            raise RuntimeError("segment stamps need the interpreted hot path: run with COPIER_COMPILED=0")
         stamp = self._stamp
         plan_open, write_frame = Router._plan_open, FrameWriter.text
 

@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from core import compiled
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -32,6 +34,7 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
+    """The facts a result is read against: CPU, cores, versions, and whether the hot path ran compiled."""
     cpu = platform.processor() or ""
     try:
         with open("/proc/cpuinfo") as handle:
@@ -55,6 +58,7 @@ def machine() -> dict[str, Any]:
         "uvloop": version("uvloop"),
         "aiohttp": version("aiohttp"),
         "platform": platform.platform(),
+        "hot_path": compiled.status()[1],
     }
 
 

@@ -139,7 +139,7 @@ def markdown(result: dict[str, object]) -> str:
         + "\n".join(rows)
         + "\n\n"
         f"Machine: {facts['cpu']}, {facts['cores']} cores, Python {facts['python']}, uvloop {facts['uvloop']}, "
-        f"aiohttp {facts['aiohttp']}.\n"
+        f"aiohttp {facts['aiohttp']}. Hot path: {facts.get('hot_path', 'interpreted')}.\n"
     )
 
 

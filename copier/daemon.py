@@ -27,6 +27,7 @@ from copier.sources import BackgroundSource, build_sources
 from copier.store.store import Store
 from copier.venues import build_connector
 from copier.warm import WarmKeeper
+from core import compiled
 from core.connector import Connector, ConnectorState
 from core.mirror import MirrorLog
 from core.priority import background, pin_loop_thread, raise_loop_thread
@@ -216,6 +217,7 @@ class Daemon:
                 lines.append(f"  inbox     {source.venue_config.inbox}   (drop CSV or JSON order files)")
         lines.append(f"  mirror    {cfg.mirror_path}")
         lines.append(f"  accounts  {', '.join(self.connectors)}")
+        lines.append(f"  hot path  {compiled.status()[1]}")
         print("\n".join(lines), file=self.out, flush=True)
 
     async def stop(self, drain_seconds: float = 10.0) -> None:

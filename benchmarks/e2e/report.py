@@ -114,8 +114,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"Machine: {facts['cpu']}, {facts['cores']} cores, Python {facts['python']}, uvloop {facts['uvloop']}, "
-        f"aiohttp {facts['aiohttp']}, {facts['platform']}. The machine is shared: the load average is "
-        "noted per N.",
+        f"aiohttp {facts['aiohttp']}, {facts['platform']}. Hot path: {facts.get('hot_path', 'interpreted')}. "
+        "The machine is shared: the load average is noted per N.",
         "",
     ]
     return "\n".join(lines)
