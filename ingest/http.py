@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Protocol, cast
+from typing import ClassVar, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
 import httptools
@@ -82,8 +82,8 @@ class _Refused(Exception):
 class _Date:
     """The ``Date`` header value, formatted once a second."""
 
-    second = -1
-    value = ""
+    second: ClassVar[int] = -1
+    value: ClassVar[str] = ""
 
     @classmethod
     def now(cls) -> str:

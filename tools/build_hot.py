@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,9 +44,23 @@ HOT_MODULES = (
     "core/router.py",
     "connectors/wire.py",
     "connectors/deadline.py",
+    "ingest/tradingview/fields.py",
+    "ingest/tradingview/options.py",
+    "ingest/tradingview/placeholders.py",
+    "ingest/tradingview/json_form.py",
+    "ingest/tradingview/text_form.py",
+    "ingest/tradingview/parse.py",
     "connectors/okx/parse.py",
     "connectors/okx/client.py",
     "connectors/okx/connector.py",
+    "connectors/binance/auth.py",
+    "connectors/binance/parse.py",
+    "connectors/binance/client.py",
+    "connectors/binance/connector.py",
+    "connectors/bybit/auth.py",
+    "connectors/bybit/parse.py",
+    "connectors/bybit/client.py",
+    "connectors/bybit/connector.py",
 )
 """Compiled, as paths from the project's root."""
 
@@ -80,12 +95,17 @@ def build() -> int:
     shutil.rmtree(work, ignore_errors=True)
     os.chdir(ROOT)  # mypyc names each module by its path from here
     started = time.monotonic()
+    build_ext = ["-q", "build_ext", "--parallel", str(os.cpu_count() or 1), "--build-lib", str(BUILD)]
+    build_ext += ["--build-temp", str(work / "obj")]
+    warnings.simplefilter("ignore")  # setuptools' notes on the project's own metadata, not on this build
     try:
-        extensions = mypycify(list(HOT_MODULES), opt_level="3", group_name=GROUP, target_dir=str(work / "c"))
+        extensions = mypycify(
+            list(HOT_MODULES), opt_level="3", group_name=GROUP, target_dir=str(work / "c"), multi_file=True
+        )
         setup(
             name=GROUP,
             ext_modules=extensions,
-            script_args=["-q", "build_ext", "--build-lib", str(BUILD), "--build-temp", str(work / "obj")],
+            script_args=build_ext,
         )
     except (SystemExit, Exception) as exc:  # setup() reports a failed compile as SystemExit
         shutil.rmtree(BUILD, ignore_errors=True)

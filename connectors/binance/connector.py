@@ -154,9 +154,9 @@ class BinanceConnector:
 
     async def refresh_account(self) -> None:
         """Reload balance, equity and last prices."""
-        info, prices = await asyncio.gather(
-            self.client.signed("GET", "/fapi/v3/account"), self.client.public("GET", "/fapi/v2/ticker/price")
-        )
+        # From a list: gather returns a list, which its stubs say only of this form (compiled code checks).
+        requests = [self.client.signed("GET", "/fapi/v3/account"), self.client.public("GET", "/fapi/v2/ticker/price")]
+        info, prices = await asyncio.gather(*requests)
         self._account = parse.account(info)
         self._position_symbols.update(
             p["symbol"] for p in info.get("positions") or () if parse.dec(p.get("positionAmt", "0")) != 0

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -53,7 +53,7 @@ class AlertOptions:
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any], path: str = "", *, strict: bool = True) -> AlertOptions:
         """Read the options; ``ConfigError`` names the key path. ``strict`` refuses unknown keys."""
-        known = set(cls.__slots__)
+        known = {field.name for field in fields(cls)}
         if strict:
             for key in options:
                 if key not in known:
