@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import warnings
@@ -82,34 +83,25 @@ def fresh() -> bool:
 
 
 def build() -> int:
-    """Compile every module in :data:`HOT_MODULES`; 0 on success."""
-    try:
-        from mypyc.build import mypycify
-        from setuptools import setup
-    except ImportError as exc:
-        print(f"build_hot: mypyc or setuptools is missing ({exc}): pip install -e '.[dev]'", file=sys.stderr)
-        return 1
+    """Compile every module in :data:`HOT_MODULES`; 0 on success. The compiler's output goes to
+    ``build/hot-work/build.log``; its end is printed when the build fails."""
     sources = digests()  # before compiling: a source edited meanwhile leaves the build stale, not wrong
     work = ROOT / "build" / "hot-work"
     shutil.rmtree(BUILD, ignore_errors=True)  # no module of an earlier list may outlive it
     shutil.rmtree(work, ignore_errors=True)
-    os.chdir(ROOT)  # mypyc names each module by its path from here
+    work.mkdir(parents=True)
+    log = work / "build.log"
+    print(f"build_hot: compiling {len(HOT_MODULES)} modules of the hot path with mypyc (log: {log})", flush=True)
     started = time.monotonic()
-    build_ext = ["-q", "build_ext", "--parallel", str(os.cpu_count() or 1), "--build-lib", str(BUILD)]
-    build_ext += ["--build-temp", str(work / "obj")]
-    warnings.simplefilter("ignore")  # setuptools' notes on the project's own metadata, not on this build
-    try:
-        extensions = mypycify(
-            list(HOT_MODULES), opt_level="3", group_name=GROUP, target_dir=str(work / "c"), multi_file=True
+    with log.open("wb") as out:
+        done = subprocess.run(
+            [sys.executable, __file__, "--compile-into", str(work)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
         )
-        setup(
-            name=GROUP,
-            ext_modules=extensions,
-            script_args=build_ext,
-        )
-    except (SystemExit, Exception) as exc:  # setup() reports a failed compile as SystemExit
+    if done.returncode != 0:
         shutil.rmtree(BUILD, ignore_errors=True)
-        print(f"build_hot: compiling the hot path failed: {exc!r}", file=sys.stderr)
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        print("\n".join(tail), file=sys.stderr)
+        print(f"build_hot: compiling the hot path failed (exit {done.returncode}); see {log}", file=sys.stderr)
         return 1
     manifest = {
         "cache_tag": cache_tag(),
@@ -123,11 +115,32 @@ def build() -> int:
     return 0
 
 
+def compile_into(work: Path) -> int:
+    """mypyc and setuptools' ``build_ext``, run from the project's root (mypyc names each module by
+    its path from there); the C sources and objects go under ``work``, the modules to ``build/hot``."""
+    try:
+        from mypyc.build import mypycify
+        from setuptools import setup
+    except ImportError as exc:
+        print(f"mypyc or setuptools is missing ({exc}): pip install -e '.[dev]'")
+        return 1
+    warnings.simplefilter("ignore")  # setuptools' notes on the project's own metadata, not on this build
+    extensions = mypycify(
+        list(HOT_MODULES), opt_level="3", group_name=GROUP, target_dir=str(work / "c"), multi_file=True
+    )
+    build_ext = ["build_ext", "--parallel", str(os.cpu_count() or 1), "--build-lib", str(BUILD)]
+    setup(name=GROUP, ext_modules=extensions, script_args=[*build_ext, "--build-temp", str(work / "obj")])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--force", action="store_true", help="build even when the build is fresh")
     parser.add_argument("--check", action="store_true", help="only say whether the build is fresh (exit 0) or not (1)")
+    parser.add_argument("--compile-into", type=Path, help=argparse.SUPPRESS)  # the child process of a build
     args = parser.parse_args(argv)
+    if args.compile_into is not None:
+        return compile_into(args.compile_into)
     if args.check:
         return 0 if fresh() else 1
     if fresh() and not args.force:
