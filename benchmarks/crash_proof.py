@@ -48,7 +48,8 @@ def render(result: dict[str, Any]) -> str:
         "| kills | signals | follower orders | skipped with reason | followers resumed after a kill | "
         "duplicates | lost |\n|---|---|---|---|---|---|---|\n"
         f"| {result['kills']} | {result['signals']} | {result['follower_orders']} | {result['skipped']} | "
-        f"{result['resumed_followers']} | {result['duplicates']} | {result['lost']} |\n"
+        f"{result['resumed_followers']} | {result['duplicates']} | {result['lost']} |\n\n"
+        f"Hot path: {result.get('machine', {}).get('hot_path', 'interpreted')}.\n"
     )
 
 
