@@ -35,7 +35,7 @@ browser:
 # The whole suite on the compiled hot path, then the hot path's own tests on its interpreted source.
 test: lint typecheck browser hot
 	COPIER_EXPECT_COMPILED=1 $(BIN)/python -m pytest
-	COPIER_COMPILED=0 $(BIN)/python -m pytest tests/core tests/connectors tests/benchmarks
+	COPIER_COMPILED=0 $(BIN)/python -m pytest tests/core tests/connectors tests/ingest tests/benchmarks
 
 bench: hot
 	$(BIN)/python -m pytest benchmarks --benchmark-only -p no:randomly -q -o python_files='bench_*.py' \

@@ -4,8 +4,8 @@
     python tools/build_hot.py --force    # build anyway
     python tools/build_hot.py --check    # exit 0 when the build is fresh, 1 when not
 
-``make run`` and ``make test`` call it; it takes about a minute and does nothing when the build
-is fresh. The daemon loads the compiled modules only while the build is fresh
+``make run``, ``make test`` and ``make bench`` call it; it takes about a minute and a half on two
+cores and does nothing when the build is fresh. The daemon loads the compiled modules only while the build is fresh
 (:mod:`core.compiled`), so a source edited since simply runs interpreted until the next build.
 
 The modules are the ones a fan-out runs through between a signal and its last order write:
@@ -28,7 +28,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.compiled import BUILD, MANIFEST, cache_tag, source_digest  # noqa: E402
+from core.compiled import (  # noqa: E402
+    BUILD,
+    MANIFEST,
+    cache_tag,
+    pinned_versions,
+    read_manifest,
+    scope_sources,
+    stale_reason,
+)
 
 HOT_MODULES = (
     "core/enums.py",
@@ -69,23 +77,18 @@ GROUP = "copier_hot"
 """The name of the one extension module that holds the compiled modules' shared code."""
 
 
-def digests() -> dict[str, str]:
-    return {name: source_digest(ROOT / name) for name in HOT_MODULES}
-
-
 def fresh() -> bool:
-    """Whether ``build/hot`` holds these modules, built from their current sources, for this interpreter."""
-    try:
-        manifest = json.loads(MANIFEST.read_text())
-    except (OSError, ValueError):
-        return False
-    return bool(manifest.get("cache_tag") == cache_tag() and manifest.get("sources") == digests())
+    """Whether ``build/hot`` holds these modules, whole, built from the current sources with the
+    current compiler and libraries, for this interpreter (:func:`core.compiled.stale_reason`)."""
+    manifest = read_manifest()
+    return manifest is not None and manifest.get("modules") == list(HOT_MODULES) and stale_reason(manifest) is None
 
 
 def build() -> int:
     """Compile every module in :data:`HOT_MODULES`; 0 on success. The compiler's output goes to
     ``build/hot-work/build.log``; its end is printed when the build fails."""
-    sources = digests()  # before compiling: a source edited meanwhile leaves the build stale, not wrong
+    # Taken before compiling: a source edited meanwhile leaves the build stale, not wrong.
+    sources, packages = scope_sources(), pinned_versions()
     work = ROOT / "build" / "hot-work"
     shutil.rmtree(BUILD, ignore_errors=True)  # no module of an earlier list may outlive it
     shutil.rmtree(work, ignore_errors=True)
@@ -106,6 +109,9 @@ def build() -> int:
     manifest = {
         "cache_tag": cache_tag(),
         "built": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "modules": list(HOT_MODULES),
+        "library": GROUP + "__mypyc",
+        "packages": packages,
         "sources": sources,
     }
     partial = MANIFEST.with_suffix(".tmp")

@@ -407,8 +407,7 @@ class BinanceClient:
         try:
             payload = orjson.loads(body) if body else {}
             if isinstance(payload, dict):
-                raw = payload.get("code")
-                code = int(raw) if isinstance(raw, int | str) and str(raw).lstrip("-").isdigit() else None
+                code = _code(payload.get("code"))
                 message = str(payload.get("msg", ""))
         except orjson.JSONDecodeError:
             message = body[:200].decode(errors="replace")
@@ -446,13 +445,18 @@ class BinanceClient:
         """(result, t_wire_ns, t_ack_ns) of a WebSocket API answer, or its error, typed."""
         status = int(answer.get("status", 200))
         if status == 200 and "result" in answer:
-            return answer["result"], t_wire, t_ack
-        error = answer.get("error") or {}
+            result = answer["result"]
+            if isinstance(result, dict):
+                return result, t_wire, t_ack
+            raise OutcomeUnknown(f"Binance answered with a {type(result).__name__} where the order's result belongs")
+        error = answer.get("error")
+        if not isinstance(error, dict):
+            error = {}
         wait = None
         data = error.get("data")
         if isinstance(data, dict) and "retryAfter" in data:
             wait = max(0.0, (float(data["retryAfter"]) - self.now_ms()) / 1000)
-        raise self._typed(status, error.get("code"), str(error.get("msg", "")), wait, sent=True)
+        raise self._typed(status, _code(error.get("code")), str(error.get("msg", "")), wait, sent=True)
 
     # -- orders ----------------------------------------------------------------------------------
 
@@ -494,3 +498,14 @@ class BinanceClient:
             except WsUnavailable:
                 log.info("binance %s: WebSocket API unavailable, order goes over REST", self.config.name)
         return await self._signed("POST", "/fapi/v1/algoOrder" if algo else "/fapi/v1/order", params)
+
+
+def _code(raw: object) -> int | None:
+    """Binance's error code as an int, whether it came as a number or as digits; None otherwise."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and raw.lstrip("-").isdigit():
+        return int(raw)
+    return None

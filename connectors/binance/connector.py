@@ -327,7 +327,8 @@ class BinanceConnector:
 
     def _open_params(self, intent: OrderIntent, symbol: str) -> tuple[str, list[tuple[str, str]], bool]:
         """(position side, wire parameters, whether it is an algo order) of an OPEN."""
-        self._check_volume(symbol, intent.volume)
+        if intent.order_type is OrderType.MARKET:
+            self._check_volume(symbol, intent.volume)
         # In hedge mode a reduce-only order acts on the opposite position side.
         position_side = self._position_side(intent.side.opposite if intent.reduce_only else intent.side)
         params, algo = self.order_params(
@@ -343,8 +344,10 @@ class BinanceConnector:
         return position_side, params, algo
 
     def _check_volume(self, symbol: str, volume: Decimal) -> None:
-        """Refuse, with Binance's own codes, an open's quantity that Binance would refuse: off the
-        step (-4023), below the minimum (-4004), above the maximum (-4005). Nothing goes on the wire."""
+        """Refuse, with Binance's own codes, a market open's quantity that Binance would refuse: off
+        the step (-4023), below the minimum (-4004), above the maximum (-4005). Nothing goes on the
+        wire. The instrument merges ``LOT_SIZE`` with ``MARKET_LOT_SIZE``, which binds market orders
+        only, so a limit order's quantity is left to the venue."""
         instrument = self._instruments.get(symbol)
         if instrument is None:  # not loaded yet: the venue checks it
             return

@@ -523,6 +523,23 @@ async def test_sizes_binance_would_refuse_are_refused_before_the_wire_with_its_c
         assert refused_now(bn, open_intent("0.004")) == -4004
         assert sim.arrivals == [] and sim.orders == {}
         assert sim.order_requests == {"rest": 0, "ws": 0}
+        # MARKET_LOT_SIZE's maximum binds market orders only: a limit order's size is the venue's to judge.
+        big_limit = open_intent("120.001", order_type=OrderType.LIMIT, price=D("50000"))
+        with pytest.raises(VenueRejected) as by_the_venue:
+            await written_before_awaited(bn.submit_now(big_limit), lambda: sim.arrivals)
+        assert by_the_venue.value.code != -4005
+
+
+async def test_a_websocket_answer_of_the_wrong_shape_is_an_unknown_outcome_and_codes_come_as_numbers() -> None:
+    async with running() as (_sim, bn):
+        with pytest.raises(OutcomeUnknown):
+            bn.client._ws_result({"status": 200, "result": [{"orderId": 1}]}, 1, 2)
+        with pytest.raises(VenueRejected) as rejected:
+            bn.client._ws_result({"status": 400, "error": {"code": "-4023", "msg": "step"}}, 1, 2)
+        assert rejected.value.code == -4023
+        with pytest.raises(VenueRejected) as unnamed:
+            bn.client._ws_result({"status": 400, "error": "bad"}, 1, 2)
+        assert unnamed.value.code == 400  # the HTTP status stands in for a missing code
 
 
 async def test_submit_now_leaves_to_submit_what_it_cannot_write_at_once() -> None:
