@@ -9,7 +9,9 @@ random point of its period spreads that work evenly, at the same cost.
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import AsyncIterator
 
 
 def first_wait(period: float) -> float:
@@ -21,3 +23,12 @@ def first_keepalive(period: float) -> float:
     """Seconds before a keepalive's first round: up to ``period``, never later, so the connection is
     never quieter than the venue allows."""
     return period * random.random()
+
+
+async def ticks(period: float, first: float | None = None) -> AsyncIterator[None]:
+    """Yield once every ``period`` seconds, for ever; the first time after ``first`` seconds
+    (by default :func:`first_wait`). ``async for _ in ticks(period):`` is a periodic loop."""
+    await asyncio.sleep(first_wait(period) if first is None else first)
+    while True:
+        yield
+        await asyncio.sleep(period)

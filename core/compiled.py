@@ -166,4 +166,4 @@ def package_path(path: list[str], package: str) -> list[str]:
 
 def is_compiled(module: object) -> bool:
     """Whether ``module`` was loaded from a compiled extension rather than from its source."""
-    return not str(getattr(module, "__file__", "") or "").endswith(".py")
+    return str(getattr(module, "__file__", "") or "").endswith(tuple(EXTENSION_SUFFIXES))

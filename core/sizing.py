@@ -149,9 +149,9 @@ def finalize(volume: Decimal, sizing: Sizing, inst: Instrument, entry: Decimal |
                 f"sized volume {_fmt(volume)} is below the minimum {_fmt(minimum)} of {inst.symbol}"
                 f" (step {_fmt(inst.volume_step)}); the route does not bump to the minimum"
             )
-        rounded = round_down_to_step(minimum, inst.volume_step)
+        rounded = round_down_to_step(minimum, step)
         if rounded < minimum:
-            rounded += inst.volume_step
+            rounded += step
     cap = _cap(sizing, inst)
     legs: tuple[Decimal, ...]
     if cap is not None and rounded > cap:

@@ -28,11 +28,11 @@ from typing import Any, NamedTuple
 from connectors.binance import parse
 from connectors.binance.client import BinanceClient, SentCall
 from connectors.binance.config import BinanceConfig
-from connectors.periodic import first_wait
+from connectors.periodic import ticks
 from core.connector import Capabilities, ConnectorState, StateListener
 from core.enums import OrderType, Side
 from core.errors import ConfigError, CopierError, VenueRejected
-from core.instrument import Instrument
+from core.instrument import Instrument, is_multiple
 from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus, VenueOrder
 from core.tasks import log_failure
 
@@ -136,10 +136,7 @@ class BinanceConnector:
         self._tasks.append(task)
 
     async def _every(self, name: str, period: float, refresh: Callable[[], Awaitable[None]]) -> None:
-        wait = first_wait(period)  # accounts started together do not all refresh at once
-        while True:
-            await asyncio.sleep(wait)
-            wait = period
+        async for _ in ticks(period):  # from a random point of the period: accounts do not all refresh at once
             try:
                 await refresh()
             except Exception as exc:  # a failed refresh keeps the last known facts and tries again
@@ -351,7 +348,7 @@ class BinanceConnector:
         instrument = self._instruments.get(symbol)
         if instrument is None:  # not loaded yet: the venue checks it
             return
-        if volume % instrument.volume_step != 0:
+        if not is_multiple(volume, instrument.volume_step):
             raise VenueRejected(
                 f"{parse.fmt(volume)} {symbol} is not a multiple of the step {parse.fmt(instrument.volume_step)}",
                 code=parse.OFF_STEP,

@@ -23,7 +23,7 @@ import orjson
 from connectors.bybit import auth, parse
 from connectors.bybit.config import BybitConfig
 from connectors.deadline import settle_after
-from connectors.periodic import first_keepalive
+from connectors.periodic import first_keepalive, ticks
 from connectors.wire import FrameWriter, Sent, write_immediately
 from core.errors import OutcomeUnknown, TransientError
 from core.outbox import WireStamp
@@ -360,10 +360,7 @@ class BybitSocket:
 
     async def _ping(self) -> None:
         counter = itertools.count(1)
-        wait = first_keepalive(PING_INTERVAL)
-        while True:
-            await asyncio.sleep(wait)
-            wait = PING_INTERVAL
+        async for _ in ticks(PING_INTERVAL, first=first_keepalive(PING_INTERVAL)):
             ws = self.ws
             if ws is None or ws.closed:
                 return

@@ -27,7 +27,7 @@ from connectors.bybit import parse
 from connectors.bybit.client import BybitRest, BybitSocket, Clock, SentRequest, TradeSocket
 from connectors.bybit.config import BybitConfig
 from connectors.deadline import settle_after
-from connectors.periodic import first_wait
+from connectors.periodic import ticks
 from core.connector import Capabilities, ConnectorState, StateListener
 from core.enums import OrderType, Side
 from core.errors import ConfigError, OutcomeUnknown, TransientError, VenueRejected
@@ -239,10 +239,7 @@ class BybitConnector:
 
     async def _refresh_loop(self) -> None:
         """Reload instruments and prices every ``instrument_refresh`` seconds; failures are logged."""
-        wait = first_wait(self.config.instrument_refresh)  # accounts started together do not all refresh at once
-        while True:
-            await asyncio.sleep(wait)
-            wait = self.config.instrument_refresh
+        async for _ in ticks(self.config.instrument_refresh):  # accounts do not all refresh at once
             try:
                 await self.refresh_instruments()
                 await self._refresh_prices()
@@ -253,10 +250,7 @@ class BybitConnector:
                 log.warning("bybit %s: instrument refresh failed: %s", self.name, exc)
 
     async def _time_loop(self) -> None:
-        wait = first_wait(self.config.time_sync_interval)
-        while True:
-            await asyncio.sleep(wait)
-            wait = self.config.time_sync_interval
+        async for _ in ticks(self.config.time_sync_interval):
             try:
                 await self.rest.sync_time()
             except asyncio.CancelledError:

@@ -36,7 +36,7 @@ from connectors.okx import parse
 from connectors.okx.client import OkxClient, SentOp
 from connectors.okx.config import OkxConfig
 from connectors.okx.parse import ALGO_ORDER_PREFIX, SwapSpec
-from connectors.periodic import first_wait
+from connectors.periodic import ticks
 from core.connector import Capabilities, ConnectorState, StateListener
 from core.enums import OrderType, Side
 from core.errors import ConfigError, CopierError, TransientError, VenueRejected
@@ -163,10 +163,7 @@ class OkxConnector:
         ``refresh_interval``. A failed round is logged and retried at the next tick."""
         last_full = time.monotonic()
         tick = min(CLOCK_SYNC_INTERVAL, self.config.refresh_interval)
-        wait = first_wait(tick)  # accounts started together do not all sync at once
-        while True:
-            await asyncio.sleep(wait)
-            wait = tick
+        async for _ in ticks(tick):  # from a random point of the period: accounts do not all sync at once
             try:
                 await self._client.sync_clock()
                 if time.monotonic() - last_full >= self.config.refresh_interval:
