@@ -17,9 +17,10 @@ import asyncio
 import random
 import struct
 from collections.abc import Callable
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from core.outbox import OUTBOX, WireStamp
+from core.records import Record
 
 _mask_in_place: Callable[[bytes, bytearray], None] | None
 try:  # aiohttp's compiled masking: ~0.4 µs for an order's frame against ~1 µs for the XOR below
@@ -39,7 +40,7 @@ _MASKED = 0x80
 A = TypeVar("A")
 
 
-class Sent(NamedTuple, Generic[A]):
+class Sent(Record, Generic[A]):
     """A request on an order socket whose answer is still to come: what the venue calls it
     (``op``), the id its answer will carry, the future the socket's reader resolves, and when its
     frame was handed to the socket.
@@ -47,10 +48,14 @@ class Sent(NamedTuple, Generic[A]):
     Build it as ``Sent(...)``, not through a subscripted alias: calling ``Sent[T](...)`` goes
     through ``typing``'s generic-alias call, which costs microseconds per order."""
 
-    op: str
-    request_id: str
-    future: asyncio.Future[A]
-    stamp: WireStamp
+    __slots__ = ("future", "op", "request_id", "stamp")
+    FIELDS = ("op", "request_id", "future", "stamp")
+
+    def __init__(self, op: str, request_id: str, future: asyncio.Future[A], stamp: WireStamp) -> None:
+        self.op: Final = op
+        self.request_id: Final = request_id
+        self.future: Final = future
+        self.stamp: Final = stamp
 
     @property
     def t_wire(self) -> int:

@@ -6,11 +6,13 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final
 
 from core.enums import OrderType, Side
+from core.records import Record
 
 CLIENT_ID_PREFIX = "cp"
+_ZERO = Decimal(0)
 
 
 def client_order_id(source: str, dedupe_key: str, route: str, leg: int | str) -> str:
@@ -80,31 +82,79 @@ class IntentKind(StrEnum):
     CANCEL = "cancel"
 
 
-class OrderIntent(NamedTuple):
+class OrderIntent(Record):
     """One order for one follower account, already mapped, sized and rounded.
 
-    A named tuple rather than a frozen dataclass: one is built per follower order in the fan-out,
-    and a tuple is built in a third of the time (a frozen dataclass sets every field through
-    ``object.__setattr__``).
+    A :class:`~core.records.Record`: one is built per follower order in the fan-out.
 
     ``volume`` and the prices are on the instrument's step and tick. ``position_id`` names the
     follower position for close and modify; ``order_id`` the pending order for cancel.
     """
 
-    kind: IntentKind
-    client_order_id: str
-    symbol: str
-    side: Side
-    volume: Decimal = Decimal(0)
-    order_type: OrderType = OrderType.MARKET
-    price: Decimal | None = None
-    sl: Decimal | None = None
-    tp: Decimal | None = None
-    position_id: str | None = None
-    order_id: str | None = None
-    reduce_only: bool = False
-    comment: str = ""
-    signal_price: Decimal | None = None
+    __slots__ = (
+        "client_order_id",
+        "comment",
+        "kind",
+        "order_id",
+        "order_type",
+        "position_id",
+        "price",
+        "reduce_only",
+        "side",
+        "signal_price",
+        "sl",
+        "symbol",
+        "tp",
+        "volume",
+    )
+    FIELDS = (
+        "kind",
+        "client_order_id",
+        "symbol",
+        "side",
+        "volume",
+        "order_type",
+        "price",
+        "sl",
+        "tp",
+        "position_id",
+        "order_id",
+        "reduce_only",
+        "comment",
+        "signal_price",
+    )
+
+    def __init__(
+        self,
+        kind: IntentKind,
+        client_order_id: str,
+        symbol: str,
+        side: Side,
+        volume: Decimal = _ZERO,
+        order_type: OrderType = OrderType.MARKET,
+        price: Decimal | None = None,
+        sl: Decimal | None = None,
+        tp: Decimal | None = None,
+        position_id: str | None = None,
+        order_id: str | None = None,
+        reduce_only: bool = False,
+        comment: str = "",
+        signal_price: Decimal | None = None,
+    ) -> None:
+        self.kind: Final = kind
+        self.client_order_id: Final = client_order_id
+        self.symbol: Final = symbol
+        self.side: Final = side
+        self.volume: Final = volume
+        self.order_type: Final = order_type
+        self.price: Final = price
+        self.sl: Final = sl
+        self.tp: Final = tp
+        self.position_id: Final = position_id
+        self.order_id: Final = order_id
+        self.reduce_only: Final = reduce_only
+        self.comment: Final = comment
+        self.signal_price: Final = signal_price
 
 
 class ReportStatus(StrEnum):
@@ -173,14 +223,18 @@ class Position:
         }
 
 
-class AccountState(NamedTuple):
-    """Balance and equity in the account currency, as last known (a named tuple, as
-    :class:`OrderIntent`: connectors build one per planned order)."""
+class AccountState(Record):
+    """Balance and equity in the account currency, as last known (a
+    :class:`~core.records.Record`, as :class:`OrderIntent`: connectors build one per planned order)."""
 
-    balance: Decimal
-    equity: Decimal
-    currency: str = "USD"
-    open_positions: int = 0
+    __slots__ = ("balance", "currency", "equity", "open_positions")
+    FIELDS = ("balance", "equity", "currency", "open_positions")
+
+    def __init__(self, balance: Decimal, equity: Decimal, currency: str = "USD", open_positions: int = 0) -> None:
+        self.balance: Final = balance
+        self.equity: Final = equity
+        self.currency: Final = currency
+        self.open_positions: Final = open_positions
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Context, Decimal
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final
 
 from core.enums import VolumeKind
 from core.errors import Skip
 from core.instrument import ONE, ZERO, Instrument, round_down_to_step
 from core.orders import AccountState
+from core.records import Record
 
 
 class SizingMode(StrEnum):
@@ -61,13 +62,19 @@ class Sizing:
     max_split_orders: int = 20
 
 
-class SizeRequest(NamedTuple):
+class SizeRequest(Record):
     """What sizing needs to know about the signal, already resolved for this follower."""
 
-    volume: Decimal | None
-    volume_kind: VolumeKind
-    entry: Decimal | None
-    stop: Decimal | None
+    __slots__ = ("entry", "stop", "volume", "volume_kind")
+    FIELDS = ("volume", "volume_kind", "entry", "stop")
+
+    def __init__(
+        self, volume: Decimal | None, volume_kind: VolumeKind, entry: Decimal | None, stop: Decimal | None
+    ) -> None:
+        self.volume: Final = volume
+        self.volume_kind: Final = volume_kind
+        self.entry: Final = entry
+        self.stop: Final = stop
 
 
 _SHOWN = Context(prec=12)

@@ -42,6 +42,8 @@ HOT_MODULES = (
     "core/enums.py",
     "core/signal.py",
     "core/instrument.py",
+    "core/records.py",
+    "core/recent.py",
     "core/orders.py",
     "core/sizing.py",
     "core/guards.py",

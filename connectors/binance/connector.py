@@ -20,10 +20,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Final
 
 from connectors.binance import parse
 from connectors.binance.client import BinanceClient, SentCall
@@ -34,6 +33,8 @@ from core.enums import OrderType, Side
 from core.errors import ConfigError, CopierError, VenueRejected
 from core.instrument import Instrument, is_multiple
 from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus, VenueOrder
+from core.recent import remember
+from core.records import Record
 from core.tasks import log_failure
 
 log = logging.getLogger(__name__)
@@ -48,16 +49,28 @@ can carry a time just after that estimate."""
 _MAX_PAGES = 20
 
 
-class _Placed(NamedTuple):
+class _Placed(Record):
     """An order :meth:`BinanceConnector._place_write` took: written to the WebSocket API
     (``sent``), or still to be sent (``sent`` None)."""
 
-    params: list[tuple[str, str]]
-    algo: bool
-    client_order_id: str
-    symbol: str
-    closing: bool
-    sent: SentCall | None
+    __slots__ = ("algo", "client_order_id", "closing", "params", "sent", "symbol")
+    FIELDS = ("params", "algo", "client_order_id", "symbol", "closing", "sent")
+
+    def __init__(
+        self,
+        params: list[tuple[str, str]],
+        algo: bool,
+        client_order_id: str,
+        symbol: str,
+        closing: bool,
+        sent: SentCall | None,
+    ) -> None:
+        self.params: Final = params
+        self.algo: Final = algo
+        self.client_order_id: Final = client_order_id
+        self.symbol: Final = symbol
+        self.closing: Final = closing
+        self.sent: Final = sent
 
 
 class BinanceConnector:
@@ -81,7 +94,7 @@ class BinanceConnector:
         self._instruments: dict[str, Instrument] = {}
         self._prices: dict[str, Decimal] = {}
         self._account = AccountState(balance=Decimal(0), equity=Decimal(0), currency="USDT")
-        self._order_symbols: OrderedDict[str, str] = OrderedDict()
+        self._order_symbols: dict[str, str] = {}
         self._position_symbols: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -228,9 +241,7 @@ class BinanceConnector:
             self.client.encode_place(params, algo=algo)
 
     def _remember(self, client_order_id: str, symbol: str) -> None:
-        self._order_symbols[client_order_id] = symbol
-        if len(self._order_symbols) > _REMEMBERED_ORDERS:
-            self._order_symbols.popitem(last=False)
+        self._order_symbols = remember(self._order_symbols, client_order_id, symbol, _REMEMBERED_ORDERS)
 
     def _position_side(self, position_side: Side, position_id: str | None = None) -> str:
         if position_id is not None:

@@ -21,7 +21,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Collection, Coroutine, Mapping
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Final
 
 from connectors.bybit import parse
 from connectors.bybit.client import BybitRest, BybitSocket, Clock, SentRequest, TradeSocket
@@ -33,6 +33,7 @@ from core.enums import OrderType, Side
 from core.errors import ConfigError, OutcomeUnknown, TransientError, VenueRejected
 from core.instrument import Instrument, is_multiple, round_down_to_step, round_to_tick
 from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus, VenueOrder
+from core.records import Record
 
 log = logging.getLogger("connectors.bybit")
 
@@ -103,15 +104,26 @@ def order_create_args(intent: OrderIntent, instrument: Instrument, *, hedge_mode
     return args
 
 
-class _Created(NamedTuple):
+class _Created(Record):
     """An ``order.create`` :meth:`BybitConnector._create_write` took: written to the trade socket
     (``sent``), or still to be sent (``sent`` None)."""
 
-    link: str
-    args: dict[str, Any]
-    closing: bool
-    waiter: asyncio.Future[dict[str, Any] | None] | None
-    sent: SentRequest | None
+    __slots__ = ("args", "closing", "link", "sent", "waiter")
+    FIELDS = ("link", "args", "closing", "waiter", "sent")
+
+    def __init__(
+        self,
+        link: str,
+        args: dict[str, Any],
+        closing: bool,
+        waiter: asyncio.Future[dict[str, Any] | None] | None,
+        sent: SentRequest | None,
+    ) -> None:
+        self.link: Final = link
+        self.args: Final = args
+        self.closing: Final = closing
+        self.waiter: Final = waiter
+        self.sent: Final = sent
 
 
 class BybitConnector:

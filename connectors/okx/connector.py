@@ -26,10 +26,9 @@ import contextlib
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Collection
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Final
 
 from connectors.deadline import settle_after
 from connectors.okx import parse
@@ -42,6 +41,8 @@ from core.enums import OrderType, Side
 from core.errors import ConfigError, CopierError, TransientError, VenueRejected
 from core.instrument import Instrument
 from core.orders import AccountState, ExecutionReport, IntentKind, OrderIntent, Position, ReportStatus, VenueOrder
+from core.recent import remember
+from core.records import Record
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ FINAL_STATES = frozenset({"filled", "canceled", "mmp_canceled"})
 CLOCK_SYNC_INTERVAL = 20.0
 """Seconds between clock syncs; the same request keeps the REST connection warm."""
 _RECENT_ORDERS = 4096
-_RECENT_SIZES = 1024
 _HISTORY_MS = 7 * 24 * 3600 * 1000  # orders-history keeps the last 7 days
 _PAGE = 100
 _MAX_PAGES = 20
@@ -65,14 +65,25 @@ _MAX_PAGES = 20
 _UNKNOWN = "\x00"
 
 
-class _Placed(NamedTuple):
+class _Placed(Record):
     """An ``order`` op written to the socket (``sent``), or still to be sent (``sent`` None)."""
 
-    cid: str
-    args: dict[str, Any]
-    spec: SwapSpec
-    waiter: asyncio.Future[dict[str, Any] | None] | None
-    sent: SentOp | None
+    __slots__ = ("args", "cid", "sent", "spec", "waiter")
+    FIELDS = ("cid", "args", "spec", "waiter", "sent")
+
+    def __init__(
+        self,
+        cid: str,
+        args: dict[str, Any],
+        spec: SwapSpec,
+        waiter: asyncio.Future[dict[str, Any] | None] | None,
+        sent: SentOp | None,
+    ) -> None:
+        self.cid: Final = cid
+        self.args: Final = args
+        self.spec: Final = spec
+        self.waiter: Final = waiter
+        self.sent: Final = sent
 
 
 class OkxConnector:
@@ -95,13 +106,13 @@ class OkxConnector:
         )
         self._specs: dict[str, SwapSpec] = {}
         self._venue_symbols: dict[str, str | None] = {}
-        self._sizes: dict[tuple[str, Decimal], Decimal] = {}
+        self._last_size: tuple[SwapSpec, Decimal, Decimal] | None = None
         """``sz`` by (instrument, base volume): a fan-out sends the same few sizes over and over."""
         self._positions: dict[tuple[str, str], dict[str, Any]] = {}
         self._prices: dict[str, Decimal] = {}
         self._balance = Decimal(0)
         self._equity = Decimal(0)
-        self._order_inst: OrderedDict[str, str] = OrderedDict()
+        self._order_inst: dict[str, str] = {}
         self._waiters: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         self._refresh_task: asyncio.Task[None] | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
@@ -204,7 +215,7 @@ class OkxConnector:
         if specs:
             self._specs = specs
             self._venue_symbols = {}
-            self._sizes = {}
+            self._last_size = None
 
     async def _load_balance(self) -> None:
         self._client.acquire("balance")
@@ -330,7 +341,7 @@ class OkxConnector:
         args: dict[str, Any] = {
             "instId": spec.inst_id,
             "tdMode": self.config.td_mode,
-            "side": intent.side.value,
+            "side": "buy" if intent.side is Side.BUY else "sell",
             "ordType": "market",
             "sz": format(sz, "f"),
             "clOrdId": intent.client_order_id,
@@ -362,7 +373,7 @@ class OkxConnector:
         args: dict[str, Any] = {
             "instId": spec.inst_id,
             "tdMode": self.config.td_mode,
-            "side": intent.side.value,
+            "side": "buy" if intent.side is Side.BUY else "sell",
             "ordType": "trigger",
             "sz": format(self._contracts(intent.volume, spec), "f"),
             "triggerPx": _num(spec.instrument.price(intent.price).value),
@@ -665,13 +676,15 @@ class OkxConnector:
 
     def _contracts(self, volume: Decimal, spec: SwapSpec) -> Decimal:
         """Contracts for a base ``volume``; refused here (with OKX's own codes) when OKX would
-        refuse the ``sz``, so an off-step size never goes on the wire."""
-        key = (spec.inst_id, volume)
-        sz = self._sizes.get(key)
-        if sz is None:
-            sz = self._sizes[key] = self._checked_contracts(volume, spec)
-            if len(self._sizes) > _RECENT_SIZES:
-                self._sizes = {key: sz}
+        refuse the ``sz``, so an off-step size never goes on the wire.
+
+        The last answer is kept for the next follower, which is usually sized the same: compared
+        by value, as hashing a new ``Decimal`` for a lookup costs more than working it out."""
+        last = self._last_size
+        if last is not None and last[0] is spec and last[1] == volume:
+            return last[2]
+        sz = self._checked_contracts(volume, spec)
+        self._last_size = (spec, volume, sz)
         return sz
 
     def _checked_contracts(self, volume: Decimal, spec: SwapSpec) -> Decimal:
@@ -687,9 +700,7 @@ class OkxConnector:
         return sz
 
     def _remember_order(self, cid: str, inst_id: str) -> None:
-        self._order_inst[cid] = inst_id
-        if len(self._order_inst) > _RECENT_ORDERS:
-            self._order_inst.popitem(last=False)
+        self._order_inst = remember(self._order_inst, cid, inst_id, _RECENT_ORDERS)
 
     # -- queries ---------------------------------------------------------------------------
 

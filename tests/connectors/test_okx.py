@@ -226,6 +226,23 @@ async def test_off_step_and_below_minimum_are_refused_before_the_wire() -> None:
         assert sim.arrivals == []
 
 
+async def test_contracts_follow_each_orders_own_size_and_instrument() -> None:
+    """The connector keeps the last size it worked out; the next order's own size and instrument
+    decide whether that answer applies."""
+    async with venue() as (sim, connector):
+        await connector.submit(buy("first", "0.3", "ETH-USDT-SWAP"))
+        with pytest.raises(VenueRejected) as off_step:
+            await connector.submit(buy("off", "0.35", "ETH-USDT-SWAP"))
+        assert off_step.value.code == "51121"
+        await connector.submit(buy("again", "0.3", "ETH-USDT-SWAP"))
+        await connector.submit(buy("other", "0.3"))
+        assert [(a["symbol"], a["qty"]) for a in sim.arrivals] == [
+            ("ETH-USDT-SWAP", "3"),
+            ("ETH-USDT-SWAP", "3"),
+            ("BTC-USDT-SWAP", "30.00"),
+        ]
+
+
 async def test_simulator_enforces_okx_size_filters_and_duplicates() -> None:
     swaps = (SimSwap("SOL-USDT-SWAP", ct_val="1", lot_sz="1", min_sz="5", tick_sz="0.01", max_mkt_sz="100"),)
     async with OkxSim(swaps=swaps) as sim:
