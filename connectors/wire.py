@@ -48,8 +48,8 @@ class Sent(Record, Generic[A]):
     Build it as ``Sent(...)``, not through a subscripted alias: calling ``Sent[T](...)`` goes
     through ``typing``'s generic-alias call, which costs microseconds per order."""
 
-    __slots__ = ("future", "op", "request_id", "stamp")
     FIELDS = ("op", "request_id", "future", "stamp")
+    __slots__ = FIELDS
 
     def __init__(self, op: str, request_id: str, future: asyncio.Future[A], stamp: WireStamp) -> None:
         self.op: Final = op

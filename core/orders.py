@@ -9,10 +9,10 @@ from enum import StrEnum
 from typing import Final
 
 from core.enums import OrderType, Side
+from core.instrument import ZERO
 from core.records import Record
 
 CLIENT_ID_PREFIX = "cp"
-_ZERO = Decimal(0)
 
 
 def client_order_id(source: str, dedupe_key: str, route: str, leg: int | str) -> str:
@@ -91,22 +91,6 @@ class OrderIntent(Record):
     follower position for close and modify; ``order_id`` the pending order for cancel.
     """
 
-    __slots__ = (
-        "client_order_id",
-        "comment",
-        "kind",
-        "order_id",
-        "order_type",
-        "position_id",
-        "price",
-        "reduce_only",
-        "side",
-        "signal_price",
-        "sl",
-        "symbol",
-        "tp",
-        "volume",
-    )
     FIELDS = (
         "kind",
         "client_order_id",
@@ -123,6 +107,7 @@ class OrderIntent(Record):
         "comment",
         "signal_price",
     )
+    __slots__ = FIELDS
 
     def __init__(
         self,
@@ -130,7 +115,7 @@ class OrderIntent(Record):
         client_order_id: str,
         symbol: str,
         side: Side,
-        volume: Decimal = _ZERO,
+        volume: Decimal = ZERO,
         order_type: OrderType = OrderType.MARKET,
         price: Decimal | None = None,
         sl: Decimal | None = None,
@@ -227,8 +212,8 @@ class AccountState(Record):
     """Balance and equity in the account currency, as last known (a
     :class:`~core.records.Record`, as :class:`OrderIntent`: connectors build one per planned order)."""
 
-    __slots__ = ("balance", "currency", "equity", "open_positions")
     FIELDS = ("balance", "equity", "currency", "open_positions")
+    __slots__ = FIELDS
 
     def __init__(self, balance: Decimal, equity: Decimal, currency: str = "USD", open_positions: int = 0) -> None:
         self.balance: Final = balance

@@ -6,10 +6,10 @@ named tuples each costs an interpreted ``__new__`` (about 0.6 µs, even from com
 plain class with ``__slots__`` and an ``__init__`` it costs about 0.17 µs interpreted and a few
 tens of nanoseconds compiled (:mod:`core.compiled`), where its fields are also stored natively.
 
-A subclass names its fields in ``FIELDS`` (in constructor order) and assigns each once in
-``__init__``, annotated ``Final``: mypy then refuses any later assignment, and compiled, the
-attribute is read-only at run time. Equality, hashing and ``repr`` follow the fields, as a named
-tuple's or a frozen dataclass's would.
+A subclass names its fields in ``FIELDS`` (in constructor order), sets ``__slots__ = FIELDS``,
+and assigns each field once in ``__init__``, annotated ``Final``: mypy then refuses any later
+assignment, and compiled, the attribute is read-only at run time. Equality, hashing and ``repr``
+follow the fields, as a named tuple's or a frozen dataclass's would.
 """
 
 from __future__ import annotations

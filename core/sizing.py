@@ -65,8 +65,8 @@ class Sizing:
 class SizeRequest(Record):
     """What sizing needs to know about the signal, already resolved for this follower."""
 
-    __slots__ = ("entry", "stop", "volume", "volume_kind")
     FIELDS = ("volume", "volume_kind", "entry", "stop")
+    __slots__ = FIELDS
 
     def __init__(
         self, volume: Decimal | None, volume_kind: VolumeKind, entry: Decimal | None, stop: Decimal | None

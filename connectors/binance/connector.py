@@ -53,8 +53,8 @@ class _Placed(Record):
     """An order :meth:`BinanceConnector._place_write` took: written to the WebSocket API
     (``sent``), or still to be sent (``sent`` None)."""
 
-    __slots__ = ("algo", "client_order_id", "closing", "params", "sent", "symbol")
     FIELDS = ("params", "algo", "client_order_id", "symbol", "closing", "sent")
+    __slots__ = FIELDS
 
     def __init__(
         self,

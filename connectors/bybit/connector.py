@@ -108,8 +108,8 @@ class _Created(Record):
     """An ``order.create`` :meth:`BybitConnector._create_write` took: written to the trade socket
     (``sent``), or still to be sent (``sent`` None)."""
 
-    __slots__ = ("args", "closing", "link", "sent", "waiter")
     FIELDS = ("link", "args", "closing", "waiter", "sent")
+    __slots__ = FIELDS
 
     def __init__(
         self,

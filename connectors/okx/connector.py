@@ -68,8 +68,8 @@ _UNKNOWN = "\x00"
 class _Placed(Record):
     """An ``order`` op written to the socket (``sent``), or still to be sent (``sent`` None)."""
 
-    __slots__ = ("args", "cid", "sent", "spec", "waiter")
     FIELDS = ("cid", "args", "spec", "waiter", "sent")
+    __slots__ = FIELDS
 
     def __init__(
         self,
